@@ -1,6 +1,24 @@
 //! Fixtures shared by the integration tests of every crate.
 //!
-//! Tests use [`skip::prerequisite_missing`] when something they need is absent,
-//! so that the test command can list what did not run and why.
+//! - [`skip`]: tests use [`skip::prerequisite_missing`] when something they need is absent,
+//!   so that the test command can list what did not run and why.
+//! - [`daemon`]: a real `toolforged` on a temporary data directory ([`daemon::Daemon`]),
+//!   with its admin command and commands run as a tool.
+//! - [`clients`]: where the official Python clients are ([`clients::clients_venv`]).
+//! - [`poll`]: [`poll::eventually`], for waiting without fixed sleeps.
 
+pub mod clients;
+pub mod daemon;
+pub mod poll;
 pub mod skip;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (this crate is `crates/test-support`).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("test-support lives two levels below the workspace root")
+        .to_path_buf()
+}
