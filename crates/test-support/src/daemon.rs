@@ -177,6 +177,9 @@ impl Daemon {
     }
 
     /// What the daemon printed on standard output since it last started.
+    ///
+    /// Output is read by another thread, so a line printed just before the daemon became ready
+    /// may not be here yet: wait for it with [`eventually`].
     pub fn captured_stdout(&self) -> String {
         lock(&self.captured).stdout.clone()
     }
@@ -551,8 +554,10 @@ fn lock(captured: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
-    use crate::daemon::{Addresses, AddressesFile, DaemonOptions, temporary_data_dir};
+    use crate::daemon::{Addresses, AddressesFile, Daemon, DaemonOptions, temporary_data_dir};
+    use crate::poll::eventually;
 
     #[test]
     fn addresses_json_is_parsed_into_socket_addresses() {
@@ -627,6 +632,18 @@ done
         (dir, bin)
     }
 
+    /// The stand-in's `serving with: <flags>` line, which may arrive after readiness.
+    fn serving_line(daemon: &Daemon) -> String {
+        eventually(Duration::from_secs(10), || {
+            let stderr = daemon.captured_stderr();
+            stderr
+                .lines()
+                .find(|line| line.starts_with("serving with:"))
+                .map(str::to_owned)
+        })
+        .expect("the stand-in daemon says how it serves")
+    }
+
     #[test]
     fn the_harness_starts_restarts_and_stops_a_daemon_that_follows_the_interface() {
         let (_bin_dir, bin) = fake_daemon();
@@ -634,7 +651,7 @@ done
             .arg("--allow-unisolated-jobs")
             .start(&bin);
         assert_eq!(daemon.admin_password(), "s3cret");
-        assert!(daemon.captured_stderr().contains("--allow-unisolated-jobs"));
+        assert!(serving_line(&daemon).contains("--allow-unisolated-jobs"));
         assert_eq!(daemon.addresses().web.port(), 2);
         assert!(daemon.api_url().starts_with("https://127.0.0.1:"));
         assert_eq!(daemon.homes_dir(), daemon.data_dir().join("project"));
@@ -650,7 +667,7 @@ done
         assert_eq!(daemon.admin_password(), "s3cret");
 
         daemon.restart_with(DaemonOptions::default());
-        assert!(!daemon.captured_stderr().contains("--allow-unisolated-jobs"));
+        assert!(!serving_line(&daemon).contains("--allow-unisolated-jobs"));
 
         let status = daemon.shut_down();
         assert!(status.success(), "{status}");
