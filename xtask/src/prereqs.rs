@@ -245,10 +245,13 @@ fn create_venv(ctx: &mut Context, venv: &Path) -> anyhow::Result<()> {
         .arg(venv))
 }
 
+/// The programs missing from the venv; `python` too, since it is a symbolic link that dangles
+/// once the Python it was made with is gone.
 fn missing_client_programs(venv: &Path) -> Vec<&'static str> {
     OFFICIAL_CLIENT_PROGRAMS
         .iter()
         .copied()
+        .chain(["python"])
         .filter(|program| !venv.join("bin").join(program).is_file())
         .collect()
 }

@@ -2,8 +2,9 @@
 //!
 //! It sets up the prerequisites ([`crate::prereqs`]), builds every binary (integration tests
 //! start the real `toolforged`), runs the whole workspace suite with `cargo nextest run` (or
-//! `cargo test` where nextest is not installed), then prints what could not be set up and which
-//! tests skipped, and why.
+//! `cargo test` where nextest is not installed) and, after nextest, the doc tests it does not
+//! run, then prints what could not be set up and which tests skipped, and why.
+//! Arguments after `--` go to the runner and narrow the run; doc tests are then left out.
 //! The exit status is the test runner's; under `CI=true` a prerequisite that could not be set up
 //! also fails the run, since CI must run everything.
 
@@ -38,19 +39,25 @@ pub fn run(root: &Path, runner_args: &[String]) -> anyhow::Result<ExitCode> {
     std::fs::write(&skip_log, "")
         .with_context(|| format!("while emptying {}", skip_log.display()))?;
 
+    let nextest = nextest_is_installed(root);
     let mut runner = cargo(root);
-    if nextest_is_installed(root) {
+    if nextest {
         runner.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
         println!("xtask: cargo-nextest is not installed; running `cargo test` instead");
         runner.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    runner
-        .args(runner_args)
-        .envs(setup.env.iter().map(|(key, value)| (key, value)))
-        .env("TOOLFORGE_SKIP_LOG", &skip_log);
-    println!("xtask: $ {runner:?}");
-    let status = runner.status().context("while starting the test runner")?;
+    runner.args(runner_args);
+    let mut status = run_tests(&mut runner, &setup.env, &skip_log)?;
+    // nextest does not run doc tests; a run narrowed by arguments is a developer's quick one.
+    if nextest && runner_args.is_empty() {
+        let mut doc_tests = cargo(root);
+        doc_tests.args(["test", "--workspace", "--no-fail-fast", "--doc"]);
+        let doc_status = run_tests(&mut doc_tests, &setup.env, &skip_log)?;
+        if status.success() {
+            status = doc_status;
+        }
+    }
 
     let skipped = std::fs::read_to_string(&skip_log)
         .with_context(|| format!("while reading {}", skip_log.display()))?;
@@ -65,6 +72,19 @@ pub fn run(root: &Path, runner_args: &[String]) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `runner` with the prerequisites' environment and the skip log.
+fn run_tests(
+    runner: &mut Command,
+    env: &[(&'static str, OsString)],
+    skip_log: &Path,
+) -> anyhow::Result<ExitStatus> {
+    runner
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .env("TOOLFORGE_SKIP_LOG", skip_log);
+    println!("xtask: $ {runner:?}");
+    runner.status().context("while starting the test runner")
 }
 
 /// Prints the prerequisites that are missing and the skipped tests; returns how many are missing.
