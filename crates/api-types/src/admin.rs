@@ -1,0 +1,156 @@
+//! The admin protocol: one JSON request and one JSON response per connection on
+//! `<data-dir>/run/admin.sock`.
+
+use serde::{Deserialize, Serialize};
+
+/// A request from `toolforged admin` to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum AdminRequest {
+    /// `user create NAME --email EMAIL [--admin] [--password-stdin]`.
+    UserCreate {
+        name: String,
+        email: String,
+        admin: bool,
+        /// `None`: the daemon generates one and returns it.
+        password: Option<String>,
+    },
+    /// `user list`.
+    UserList,
+    /// `user show NAME`.
+    UserShow { name: String },
+    /// `user kubeconfig NAME --tool TOOL`.
+    UserKubeconfig { name: String, tool: String },
+    /// `tool create NAME --maintainer USER [--title T] [--description D]`.
+    ToolCreate {
+        name: String,
+        maintainer: String,
+        title: String,
+        description: String,
+    },
+    /// `tool list`.
+    ToolList,
+    /// `tool show NAME`.
+    ToolShow { name: String },
+    /// `tool delete NAME`.
+    ToolDelete { name: String },
+    /// `tool add-maintainer NAME USER_OR_TOOL`.
+    ToolAddMaintainer { tool: String, member: String },
+    /// `tool remove-maintainer NAME USER_OR_TOOL`.
+    ToolRemoveMaintainer { tool: String, member: String },
+    /// `creds regenerate TOOL_OR_USER`.
+    CredsRegenerate { name: String },
+    /// `creds renew`: renew what is due now (the daemon also does this on its own).
+    CredsRenew,
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminResponse {
+    /// Success, with the command's data.
+    Ok(serde_json::Value),
+    /// The request was refused or failed.
+    Error(AdminError),
+}
+
+/// Why a request did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminError {
+    /// The message for people; names the rule that was broken.
+    pub message: String,
+    /// True when the request was refused (bad input, not found, conflict): exit 1.
+    /// False when the platform failed.
+    pub refused: bool,
+}
+
+/// A certificate as the admin command shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateView {
+    /// Serial number, hex.
+    pub serial: String,
+    /// RFC 3339.
+    pub not_before: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
+/// A user as the admin command shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub email: String,
+    pub admin: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The tools the user maintains directly.
+    pub tools: Vec<String>,
+    pub certificate: Option<CertificateView>,
+    /// Only on `user create` without `--password-stdin`: the generated password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// A maintainer of a tool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub name: String,
+    /// `user` or `tool`.
+    pub kind: String,
+}
+
+/// A tool as the admin command shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolView {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub title: String,
+    pub description: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub home: String,
+    pub maintainers: Vec<MemberView>,
+    pub certificate: Option<CertificateView>,
+}
+
+/// The answer to `tool delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolDeleted {
+    pub name: String,
+    /// Where the home was archived.
+    pub archive: String,
+}
+
+/// The answer to `user kubeconfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kubeconfig {
+    pub kubeconfig: String,
+}
+
+/// The answer to `creds regenerate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredsRegenerated {
+    pub name: String,
+    /// `user` or `tool`.
+    pub kind: String,
+    pub certificate: CertificateView,
+}
+
+/// The answer to `creds renew`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredsRenewed {
+    pub renewed: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// The answer to maintainer changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintainersChanged {
+    pub tool: String,
+    /// False when nothing changed (already a maintainer).
+    pub changed: bool,
+    pub maintainers: Vec<MemberView>,
+}

@@ -1,0 +1,432 @@
+//! `toolforged admin`: sends one request over the admin socket and prints the answer
+//! as a readable table, or as one JSON document with `--json`.
+//!
+//! Exit status: 0 on success, 1 when the daemon refused the request, 2 when the
+//! daemon cannot be reached.
+
+use std::io::{BufRead, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use api_types::admin::{
+    AdminRequest, AdminResponse, CredsRegenerated, CredsRenewed, Kubeconfig, MaintainersChanged,
+    ToolDeleted, ToolView, UserView,
+};
+
+/// Flags of `toolforged admin`.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The daemon's data directory (its admin socket is <data-dir>/run/admin.sock).
+    #[arg(
+        long,
+        env = "TOOLFORGE_DATA_DIR",
+        default_value = "./toolforge-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Print one JSON document instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// What to administer.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Developer accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Tool accounts.
+    #[command(subcommand)]
+    Tool(ToolCommand),
+    /// Client certificates.
+    #[command(subcommand)]
+    Creds(CredsCommand),
+}
+
+/// `toolforged admin user …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints a generated password unless one is read from stdin.
+    Create {
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Make the user a platform admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Show one user.
+    Show { name: String },
+    /// Print a kubeconfig with the user's own certificate, for a tool they maintain.
+    Kubeconfig {
+        name: String,
+        #[arg(long)]
+        tool: String,
+    },
+}
+
+/// `toolforged admin tool …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ToolCommand {
+    /// Create a tool and provision its home and credentials.
+    Create {
+        name: String,
+        #[arg(long)]
+        maintainer: String,
+        #[arg(long, default_value = "")]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List tools.
+    List,
+    /// Show one tool.
+    Show { name: String },
+    /// Delete a tool; its home is archived under <data-dir>/archive/.
+    Delete { name: String },
+    /// Add a user or a tool as maintainer.
+    AddMaintainer { name: String, member: String },
+    /// Remove a maintainer.
+    RemoveMaintainer { name: String, member: String },
+}
+
+/// `toolforged admin creds …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum CredsCommand {
+    /// Replace a tool's or user's certificate now; the old one is refused at once.
+    Regenerate { name: String },
+    /// Renew every certificate that is due (the daemon also does this on its own).
+    Renew,
+}
+
+/// Runs the admin command; returns the process exit code.
+pub fn run(args: AdminArgs) -> i32 {
+    let request = match build_request(args.command) {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 1;
+        }
+    };
+    let socket = args.data_dir.join("run/admin.sock");
+    let response = match exchange(&socket, &request) {
+        Ok(response) => response,
+        Err(err) => {
+            eprintln!(
+                "error: cannot reach toolforged through {}: {err:#}\n(is `toolforged serve --data-dir {}` running?)",
+                socket.display(),
+                args.data_dir.display()
+            );
+            return 2;
+        }
+    };
+    match response {
+        AdminResponse::Ok(value) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            } else {
+                print!("{}", render(&request, &value));
+            }
+            0
+        }
+        AdminResponse::Error(err) => {
+            if args.json {
+                let doc = serde_json::json!({"error": err.message, "refused": err.refused});
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            eprintln!("error: {}", err.message);
+            1
+        }
+    }
+}
+
+fn build_request(command: AdminCommand) -> Result<AdminRequest, String> {
+    Ok(match command {
+        AdminCommand::User(UserCommand::Create {
+            name,
+            email,
+            admin,
+            password_stdin,
+        }) => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|err| format!("reading the password from stdin: {err}"))?;
+                let line = line.trim_end_matches(['\n', '\r']).to_owned();
+                if line.is_empty() {
+                    return Err("--password-stdin: standard input held no password".to_owned());
+                }
+                Some(line)
+            } else {
+                None
+            };
+            AdminRequest::UserCreate {
+                name,
+                email,
+                admin,
+                password,
+            }
+        }
+        AdminCommand::User(UserCommand::List) => AdminRequest::UserList,
+        AdminCommand::User(UserCommand::Show { name }) => AdminRequest::UserShow { name },
+        AdminCommand::User(UserCommand::Kubeconfig { name, tool }) => {
+            AdminRequest::UserKubeconfig { name, tool }
+        }
+        AdminCommand::Tool(ToolCommand::Create {
+            name,
+            maintainer,
+            title,
+            description,
+        }) => AdminRequest::ToolCreate {
+            name,
+            maintainer,
+            title,
+            description,
+        },
+        AdminCommand::Tool(ToolCommand::List) => AdminRequest::ToolList,
+        AdminCommand::Tool(ToolCommand::Show { name }) => AdminRequest::ToolShow { name },
+        AdminCommand::Tool(ToolCommand::Delete { name }) => AdminRequest::ToolDelete { name },
+        AdminCommand::Tool(ToolCommand::AddMaintainer { name, member }) => {
+            AdminRequest::ToolAddMaintainer { tool: name, member }
+        }
+        AdminCommand::Tool(ToolCommand::RemoveMaintainer { name, member }) => {
+            AdminRequest::ToolRemoveMaintainer { tool: name, member }
+        }
+        AdminCommand::Creds(CredsCommand::Regenerate { name }) => {
+            AdminRequest::CredsRegenerate { name }
+        }
+        AdminCommand::Creds(CredsCommand::Renew) => AdminRequest::CredsRenew,
+    })
+}
+
+fn exchange(socket: &std::path::Path, request: &AdminRequest) -> anyhow::Result<AdminResponse> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    stream.write_all(&serde_json::to_vec(request)?)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    Ok(serde_json::from_slice(&buf)?)
+}
+
+fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
+    let parse = |value: &serde_json::Value| value.clone();
+    match request {
+        AdminRequest::UserCreate { .. } | AdminRequest::UserShow { .. } => {
+            match serde_json::from_value::<UserView>(parse(value)) {
+                Ok(user) => render_user(&user),
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::UserList => match serde_json::from_value::<Vec<UserView>>(parse(value)) {
+            Ok(users) => table(
+                &["NAME", "EMAIL", "ADMIN", "TOOLS", "CERT EXPIRES"],
+                users
+                    .iter()
+                    .map(|user| {
+                        vec![
+                            user.name.clone(),
+                            user.email.clone(),
+                            yes_no(user.admin),
+                            user.tools.join(","),
+                            user.certificate
+                                .as_ref()
+                                .map_or("-".to_owned(), |c| c.not_after.clone()),
+                        ]
+                    })
+                    .collect(),
+            ),
+            Err(_) => format!("{value}\n"),
+        },
+        AdminRequest::UserKubeconfig { .. } => {
+            match serde_json::from_value::<Kubeconfig>(parse(value)) {
+                Ok(config) => config.kubeconfig,
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::ToolCreate { .. } | AdminRequest::ToolShow { .. } => {
+            match serde_json::from_value::<ToolView>(parse(value)) {
+                Ok(tool) => render_tool(&tool),
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::ToolList => match serde_json::from_value::<Vec<ToolView>>(parse(value)) {
+            Ok(tools) => table(
+                &["NAME", "UID", "STATUS", "MAINTAINERS", "TITLE"],
+                tools
+                    .iter()
+                    .map(|tool| {
+                        vec![
+                            tool.name.clone(),
+                            tool.uid.to_string(),
+                            tool.status.clone(),
+                            tool.maintainers
+                                .iter()
+                                .map(|m| m.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            tool.title.clone(),
+                        ]
+                    })
+                    .collect(),
+            ),
+            Err(_) => format!("{value}\n"),
+        },
+        AdminRequest::ToolDelete { .. } => {
+            match serde_json::from_value::<ToolDeleted>(parse(value)) {
+                Ok(deleted) => format!(
+                    "Deleted tool {}; its home was archived to {}\n",
+                    deleted.name, deleted.archive
+                ),
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::ToolAddMaintainer { member, .. }
+        | AdminRequest::ToolRemoveMaintainer { member, .. } => {
+            match serde_json::from_value::<MaintainersChanged>(parse(value)) {
+                Ok(change) => {
+                    let verb = match (request, change.changed) {
+                        (AdminRequest::ToolAddMaintainer { .. }, true) => "Added",
+                        (AdminRequest::ToolAddMaintainer { .. }, false) => "Already a maintainer:",
+                        _ => "Removed",
+                    };
+                    let names: Vec<_> = change
+                        .maintainers
+                        .iter()
+                        .map(|m| format!("{} ({})", m.name, m.kind))
+                        .collect();
+                    format!(
+                        "{verb} {member}. Maintainers of {}: {}\n",
+                        change.tool,
+                        names.join(", ")
+                    )
+                }
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::CredsRegenerate { .. } => {
+            match serde_json::from_value::<CredsRegenerated>(parse(value)) {
+                Ok(done) => format!(
+                    "Regenerated the certificate of {} {} (serial {}, expires {}); the old one is refused from now on.\n",
+                    done.kind, done.name, done.certificate.serial, done.certificate.not_after
+                ),
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::CredsRenew => match serde_json::from_value::<CredsRenewed>(parse(value)) {
+            Ok(report) if report.renewed.is_empty() && report.failed.is_empty() => {
+                "No certificate is due for renewal.\n".to_owned()
+            }
+            Ok(report) => {
+                let mut out = String::new();
+                for name in report.renewed {
+                    out.push_str(&format!("renewed: {name}\n"));
+                }
+                for failure in report.failed {
+                    out.push_str(&format!("failed: {failure}\n"));
+                }
+                out
+            }
+            Err(_) => format!("{value}\n"),
+        },
+    }
+}
+
+fn render_user(user: &UserView) -> String {
+    let mut rows = vec![
+        ("Name", user.name.clone()),
+        ("E-mail", user.email.clone()),
+        ("Admin", yes_no(user.admin)),
+        ("Created", user.created_at.clone()),
+        (
+            "Tools",
+            if user.tools.is_empty() {
+                "-".to_owned()
+            } else {
+                user.tools.join(", ")
+            },
+        ),
+    ];
+    if let Some(cert) = &user.certificate {
+        rows.push((
+            "Certificate",
+            format!("serial {} expires {}", cert.serial, cert.not_after),
+        ));
+    }
+    let mut out = fields(&rows);
+    if let Some(password) = &user.password {
+        out.push_str(&format!("password: {password}\n"));
+    }
+    out
+}
+
+fn render_tool(tool: &ToolView) -> String {
+    let maintainers: Vec<_> = tool
+        .maintainers
+        .iter()
+        .map(|m| format!("{} ({})", m.name, m.kind))
+        .collect();
+    let mut rows = vec![
+        ("Name", tool.name.clone()),
+        ("Uid/gid", format!("{}/{}", tool.uid, tool.gid)),
+        ("Status", tool.status.clone()),
+        ("Title", tool.title.clone()),
+        ("Description", tool.description.clone()),
+        ("Home", tool.home.clone()),
+        ("Maintainers", maintainers.join(", ")),
+        ("Created", tool.created_at.clone()),
+    ];
+    if let Some(cert) = &tool.certificate {
+        rows.push((
+            "Certificate",
+            format!("serial {} expires {}", cert.serial, cert.not_after),
+        ));
+    }
+    fields(&rows)
+}
+
+fn fields(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(key, value)| format!("{key:<width$}  {value}\n"))
+        .collect()
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (idx, cell) in row.iter().enumerate() {
+            widths[idx] = widths[idx].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        format!("{}\n", text.join("  ").trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_owned()
+}

@@ -1,0 +1,271 @@
+//! `toolforged serve` configuration: flags, `TOOLFORGE_*` environment variables and
+//! an optional TOML file, in that order of precedence, validated once into [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Raw flags of `toolforged serve`; every one also read from `TOOLFORGE_<FLAG>`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// The data directory: database, PKI, run files, archives.
+    #[arg(long, env = "TOOLFORGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where tool homes live [default: <data-dir>/project].
+    #[arg(long, env = "TOOLFORGE_HOMES_DIR")]
+    pub homes_dir: Option<PathBuf>,
+    /// A TOML file with the same settings (flags and environment win).
+    #[arg(long, env = "TOOLFORGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The API gateway's HTTPS address [default: 127.0.0.1:30003].
+    #[arg(long, env = "TOOLFORGE_API_ADDR")]
+    pub api_addr: Option<SocketAddr>,
+    /// The dashboard's address [default: 127.0.0.1:8000].
+    #[arg(long, env = "TOOLFORGE_WEB_ADDR")]
+    pub web_addr: Option<SocketAddr>,
+    /// The front proxy's address [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOOLFORGE_PROXY_ADDR")]
+    pub proxy_addr: Option<SocketAddr>,
+    /// The domain tools are served under: <tool>.<public-domain> [default: localhost].
+    #[arg(long, env = "TOOLFORGE_PUBLIC_DOMAIN")]
+    pub public_domain: Option<String>,
+    /// The API URL written into tool homes [default: https:// + the bound API address].
+    #[arg(long, env = "TOOLFORGE_PUBLIC_API_URL")]
+    pub public_api_url: Option<String>,
+    /// SMTP relay for mail, e.g. smtp://127.0.0.1:2525 (no mail is sent when unset).
+    #[arg(long, env = "TOOLFORGE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of the platform's mail.
+    #[arg(long, env = "TOOLFORGE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Give jobs outbound network through NAT (changes the host's firewall rules).
+    #[arg(long, env = "TOOLFORGE_JOB_NAT")]
+    pub job_nat: bool,
+    /// Run jobs even where they cannot be isolated.
+    #[arg(long, env = "TOOLFORGE_ALLOW_UNISOLATED_JOBS")]
+    pub allow_unisolated_jobs: bool,
+}
+
+/// The TOML file: the same settings, kebab-case, plus ones with no flag.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    homes_dir: Option<PathBuf>,
+    api_addr: Option<SocketAddr>,
+    web_addr: Option<SocketAddr>,
+    proxy_addr: Option<SocketAddr>,
+    public_domain: Option<String>,
+    public_api_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    job_nat: Option<bool>,
+    allow_unisolated_jobs: Option<bool>,
+    /// Lifetime of client certificates, e.g. "365d".
+    cert_validity: Option<String>,
+    /// Renew client certificates when less than this remains, e.g. "30d".
+    cert_renew_before: Option<String>,
+    /// How often the daemon looks for certificates to renew, e.g. "1h".
+    cert_renew_interval: Option<String>,
+}
+
+/// Validated configuration of the daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub homes_dir: PathBuf,
+    pub api_addr: SocketAddr,
+    pub web_addr: SocketAddr,
+    pub proxy_addr: SocketAddr,
+    pub public_domain: String,
+    /// `None`: derived from the bound API address.
+    pub public_api_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub job_nat: bool,
+    pub allow_unisolated_jobs: bool,
+    pub cert_validity: time::Duration,
+    pub cert_renew_before: time::Duration,
+    pub cert_renew_interval: std::time::Duration,
+}
+
+impl Config {
+    /// Merges flags/environment over the file over the defaults, and validates.
+    pub fn load(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./toolforge-data"));
+        let data_dir = absolute(&data_dir)?;
+        let homes_dir = match args.homes_dir.or(file.homes_dir) {
+            Some(dir) => absolute(&dir)?,
+            None => data_dir.join("project"),
+        };
+        let public_domain = args
+            .public_domain
+            .or(file.public_domain)
+            .unwrap_or_else(|| "localhost".to_owned());
+        if public_domain.is_empty()
+            || !public_domain.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        {
+            bail!(
+                "invalid --public-domain '{public_domain}': it must be a DNS name such as toolforge.example.org"
+            );
+        }
+        let public_api_url = args.public_api_url.or(file.public_api_url);
+        if let Some(url) = &public_api_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("invalid --public-api-url '{url}': it must start with https:// or http://");
+            }
+        }
+        let smtp_url = args.smtp_url.or(file.smtp_url);
+        if let Some(url) = &smtp_url {
+            if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
+                bail!("invalid --smtp-url '{url}': it must start with smtp:// or smtps://");
+            }
+        }
+        let duration = |value: Option<String>,
+                        name: &str,
+                        default: &str|
+         -> anyhow::Result<std::time::Duration> {
+            let text = value.unwrap_or_else(|| default.to_owned());
+            parse_duration(&text)
+                .with_context(|| format!("invalid {name} '{text}' in the config file"))
+        };
+        let cert_validity = duration(file.cert_validity, "cert-validity", "365d")?;
+        let cert_renew_before = duration(file.cert_renew_before, "cert-renew-before", "30d")?;
+        if cert_renew_before >= cert_validity {
+            bail!(
+                "cert-renew-before must be shorter than cert-validity, or certificates would be renewed forever"
+            );
+        }
+        Ok(Config {
+            data_dir,
+            homes_dir,
+            api_addr: args
+                .api_addr
+                .or(file.api_addr)
+                .unwrap_or(([127, 0, 0, 1], 30003).into()),
+            web_addr: args
+                .web_addr
+                .or(file.web_addr)
+                .unwrap_or(([127, 0, 0, 1], 8000).into()),
+            proxy_addr: args
+                .proxy_addr
+                .or(file.proxy_addr)
+                .unwrap_or(([127, 0, 0, 1], 8080).into()),
+            public_domain,
+            public_api_url,
+            smtp_url,
+            mail_from: args
+                .mail_from
+                .or(file.mail_from)
+                .unwrap_or_else(|| "toolforge@localhost".to_owned()),
+            job_nat: args.job_nat || file.job_nat.unwrap_or(false),
+            allow_unisolated_jobs: args.allow_unisolated_jobs
+                || file.allow_unisolated_jobs.unwrap_or(false),
+            cert_validity: time::Duration::try_from(cert_validity)?,
+            cert_renew_before: time::Duration::try_from(cert_renew_before)?,
+            cert_renew_interval: duration(file.cert_renew_interval, "cert-renew-interval", "1h")?,
+        })
+    }
+}
+
+/// Parses durations such as `30s`, `15m`, `1h`, `7d`.
+pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("'{text}' is not a number followed by s, m, h or d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => bail!("'{text}' needs a unit: s, m, h or d (e.g. 7d)"),
+    };
+    if number == 0 {
+        bail!("'{text}' must be longer than zero");
+    }
+    Ok(std::time::Duration::from_secs(number.saturating_mul(secs)))
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading the config file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("while parsing the config file {}", path.display()))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("while resolving {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86400);
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile_dir();
+        let file = dir.join("config.toml");
+        std::fs::write(
+            &file,
+            "public-domain = \"file.example\"\nweb-addr = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let config = Config::load(ServeArgs {
+            config: Some(file),
+            public_domain: Some("flag.example".to_owned()),
+            data_dir: Some(dir.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.public_domain, "flag.example");
+        assert_eq!(config.web_addr.port(), 1);
+        assert_eq!(config.api_addr.port(), 30003);
+        assert_eq!(config.homes_dir, dir.join("project"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let dir = tempfile_dir();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, "no-such-key = 1\n").unwrap();
+        let err = Config::load(ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no-such-key"), "{err:#}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("toolforged-config-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
