@@ -469,3 +469,6 @@ fn archive_home(home: &Path, tool: &str, target: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

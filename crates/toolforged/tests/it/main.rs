@@ -1,1 +1,22 @@
-//! System tests of toolforged.
+//! System tests of `toolforged`: the real binary on a temporary data directory.
+
+mod admin;
+mod foundation;
+mod official_clients;
+
+use std::path::Path;
+
+use test_support::daemon::Daemon;
+
+/// The daemon binary built for this test run.
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_toolforged"))
+}
+
+/// A fresh daemon with user `alice` and her tool `mytool`.
+fn daemon_with_tool() -> Daemon {
+    let daemon = Daemon::start(bin());
+    daemon.create_user("alice", "alice@example.org");
+    daemon.create_tool("mytool", "alice");
+    daemon
+}
