@@ -1,0 +1,2 @@
+//! Placeholder until the start-latency benchmark lands.
+fn main() {}
