@@ -42,10 +42,14 @@ pub fn run(root: &Path, runner_args: &[String]) -> anyhow::Result<ExitCode> {
     let nextest = nextest_is_installed(root);
     let mut runner = cargo(root);
     if nextest {
-        runner.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        runner.args(["nextest", "run", "--no-fail-fast"]);
     } else {
         println!("xtask: cargo-nextest is not installed; running `cargo test` instead");
-        runner.args(["test", "--workspace", "--no-fail-fast"]);
+        runner.args(["test", "--no-fail-fast"]);
+    }
+    // `--workspace` would override a `-p` given to narrow the run.
+    if !selects_packages(runner_args) {
+        runner.arg("--workspace");
     }
     runner.args(runner_args);
     let mut status = run_tests(&mut runner, &setup.env, &skip_log)?;
@@ -131,6 +135,16 @@ fn skipped_tests(skip_log: &str) -> Vec<&str> {
     lines
 }
 
+/// Whether the runner's arguments choose packages (`-p foo`, `-pfoo`, `--package[=]foo`).
+fn selects_packages(runner_args: &[String]) -> bool {
+    runner_args
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| {
+            arg.starts_with("--package") || (arg.starts_with("-p") && !arg.starts_with("--"))
+        })
+}
+
 /// `cargo`, the one running xtask when there is one, in the workspace root.
 fn cargo(root: &Path) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
@@ -158,7 +172,7 @@ fn exit_code(status: ExitStatus) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use crate::test::skipped_tests;
+    use crate::test::{selects_packages, skipped_tests};
 
     #[test]
     fn skipped_tests_are_listed_once_each_in_order() {
@@ -167,6 +181,21 @@ mod tests {
             skipped_tests(log),
             ["SKIPPED: b: no venv", "SKIPPED: a: not root"]
         );
+    }
+
+    #[test]
+    fn the_whole_workspace_is_tested_unless_packages_are_chosen() {
+        let args = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+        assert!(!selects_packages(&args(&[])));
+        assert!(!selects_packages(&args(&[
+            "-E",
+            "test(r42)",
+            "--",
+            "--package"
+        ])));
+        assert!(selects_packages(&args(&["-p", "store"])));
+        assert!(selects_packages(&args(&["-pstore"])));
+        assert!(selects_packages(&args(&["--package=store"])));
     }
 
     #[test]
