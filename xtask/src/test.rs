@@ -9,6 +9,7 @@
 //! also fails the run, since CI must run everything.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 
@@ -29,6 +30,7 @@ pub fn run(root: &Path, runner_args: &[String]) -> anyhow::Result<ExitCode> {
         .status()
         .context("while starting cargo build")?;
     if !status.success() {
+        print_missing_prerequisites(&setup.reports);
         eprintln!("xtask: building the binaries failed ({status}); not running the tests");
         return Ok(exit_code(status));
     }
@@ -38,6 +40,9 @@ pub fn run(root: &Path, runner_args: &[String]) -> anyhow::Result<ExitCode> {
         .context("while creating target/xtask")?;
     std::fs::write(&skip_log, "")
         .with_context(|| format!("while emptying {}", skip_log.display()))?;
+    // Tests that re-run themselves as an unprivileged user record their skips too.
+    std::fs::set_permissions(&skip_log, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("while making {} writable by all", skip_log.display()))?;
 
     let nextest = nextest_is_installed(root);
     let mut runner = cargo(root);
@@ -93,22 +98,7 @@ fn run_tests(
 
 /// Prints the prerequisites that are missing and the skipped tests; returns how many are missing.
 fn print_summary(reports: &[prereqs::Report], skip_log: &str) -> usize {
-    println!();
-    println!("xtask: summary");
-    let missing: Vec<&prereqs::Report> = reports
-        .iter()
-        .filter(|report| report.res.is_err())
-        .collect();
-    if missing.is_empty() {
-        println!("all prerequisites set up");
-    } else {
-        println!("prerequisites that could not be set up:");
-        for report in &missing {
-            if let Err(reason) = &report.res {
-                println!("  {}: {reason}", report.name);
-            }
-        }
-    }
+    let n_missing = print_missing_prerequisites(reports);
     let skipped = skipped_tests(skip_log);
     if skipped.is_empty() {
         println!("no tests skipped");
@@ -118,7 +108,27 @@ fn print_summary(reports: &[prereqs::Report], skip_log: &str) -> usize {
             println!("  {line}");
         }
     }
-    missing.len()
+    n_missing
+}
+
+/// Prints the prerequisites that could not be set up, with the reasons; returns how many.
+fn print_missing_prerequisites(reports: &[prereqs::Report]) -> usize {
+    println!();
+    println!("xtask: summary");
+    let mut n_missing = 0;
+    for report in reports {
+        if let Err(reason) = &report.res {
+            if n_missing == 0 {
+                println!("prerequisites that could not be set up:");
+            }
+            n_missing += 1;
+            println!("  {}: {reason}", report.name);
+        }
+    }
+    if n_missing == 0 {
+        println!("all prerequisites set up");
+    }
+    n_missing
 }
 
 /// The distinct `SKIPPED: <test>: <reason>` lines of the skip log, in order.
