@@ -20,8 +20,9 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-/// Debian packages the suite needs on every machine (the local runtime's sandbox and network tools).
-pub const DEBIAN_PACKAGES: &[&str] = &["bubblewrap", "iproute2", "iptables", "procps"];
+/// Debian packages the suite needs on every machine: the local runtime's sandbox (`bwrap`, and
+/// `tini-static` as the sandbox's PID 1), its network and process tools.
+pub const DEBIAN_PACKAGES: &[&str] = &["bubblewrap", "iproute2", "iptables", "procps", "tini"];
 
 /// The official Toolforge clients, at the versions `api-contract.md` was written against.
 pub const OFFICIAL_CLIENTS: &[&str] = &[
