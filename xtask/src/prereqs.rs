@@ -85,6 +85,7 @@ pub struct Setup {
 
 /// How setting up one prerequisite went.
 pub struct Report {
+    /// The prerequisite's [`Prerequisite::name`].
     pub name: &'static str,
     /// What was done, or why the prerequisite is missing.
     pub res: Result<String, String>,
