@@ -1,0 +1,3 @@
+//! The `toolforge` command line (work in progress).
+
+fn main() {}

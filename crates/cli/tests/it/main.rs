@@ -1,0 +1,1 @@
+//! Integration tests of the `toolforge` binary against a real `toolforged`.
