@@ -34,6 +34,9 @@ pub const OFFICIAL_CLIENTS: &[&str] = &[
     "toolforge-weld==1.6.13",
 ];
 
+/// Python tools the tests use to check our output against published specifications.
+pub const TEST_TOOLS: &[&str] = &["openapi-spec-validator==0.9.0"];
+
 /// The programs the official clients install, checked after every installation.
 pub const OFFICIAL_CLIENT_PROGRAMS: &[&str] = &[
     "toolforge",
@@ -64,6 +67,10 @@ pub const PREREQUISITES: &[Prerequisite] = &[
     Prerequisite {
         name: "official clients venv",
         set_up: set_up_clients_venv,
+    },
+    Prerequisite {
+        name: "test tools venv",
+        set_up: set_up_test_tools_venv,
     },
     Prerequisite {
         name: "/etc/wmcs-project",
@@ -218,6 +225,47 @@ fn set_up_clients_venv(ctx: &mut Context) -> anyhow::Result<String> {
         bail!(
             "pip installed the clients but these programs are missing: {}",
             missing.join(" ")
+        );
+    }
+    std::fs::write(&stamp, pins).with_context(|| format!("while writing {}", stamp.display()))?;
+    Ok(format!("{} (installed now)", venv.display()))
+}
+
+/// A venv with [`TEST_TOOLS`] (an OpenAPI validator), at `target/test-tools-venv`,
+/// exported as `TOOLFORGE_TEST_TOOLS_VENV`; remade when its pins change.
+fn set_up_test_tools_venv(ctx: &mut Context) -> anyhow::Result<String> {
+    const STAMP_FILE: &str = "test-tools-pins.txt";
+    let venv = ctx.root.join("target").join("test-tools-venv");
+    ctx.export("TOOLFORGE_TEST_TOOLS_VENV", &venv);
+    let stamp = venv.join(STAMP_FILE);
+    let pins = TEST_TOOLS.join("\n") + "\n";
+    let validator = venv.join("bin").join("openapi-spec-validator");
+    if std::fs::read_to_string(&stamp).is_ok_and(|recorded| recorded == pins)
+        && validator.is_file()
+        && venv.join("bin").join("python").is_file()
+    {
+        return Ok(format!("{} (up to date)", venv.display()));
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .with_context(|| format!("while removing the outdated venv {}", venv.display()))?;
+    }
+    create_venv(ctx, &venv)?;
+    run(Command::new(venv.join("bin").join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+        ])
+        .args(TEST_TOOLS))?;
+    if !validator.is_file() {
+        bail!(
+            "pip installed {} but {} is missing",
+            TEST_TOOLS.join(" "),
+            validator.display()
         );
     }
     std::fs::write(&stamp, pins).with_context(|| format!("while writing {}", stamp.display()))?;

@@ -13,6 +13,7 @@ pub mod files;
 pub mod home;
 pub mod names;
 pub mod password;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -152,3 +152,48 @@ async fn a_user_kubeconfig_is_only_for_tools_the_user_maintains() {
     let err = accounts.user_kubeconfig("bob", "bot").await.unwrap_err();
     assert!(matches!(err, Error::NotMaintainer { .. }));
 }
+
+#[tokio::test]
+async fn a_token_verifies_until_it_is_revoked_or_expires() {
+    let (_dir, accounts, clock) = setup().await;
+    accounts
+        .create_user("alice", "alice@example.org", "password1", false)
+        .await
+        .unwrap();
+    accounts.create_tool("bot", "alice", "", "").await.unwrap();
+    let (record, text) = accounts
+        .create_token("bot", "jobs", Some(time::Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts.verify_token(&text).await.unwrap().unwrap().id,
+        record.id
+    );
+    let forged = format!("tft_{}_{}", record.id, "x".repeat(43));
+    assert_eq!(
+        accounts.verify_token(&forged).await.unwrap(),
+        Err(tokens::TokenRefusal::Unknown)
+    );
+    assert_eq!(
+        accounts.verify_token("nonsense").await.unwrap(),
+        Err(tokens::TokenRefusal::Malformed)
+    );
+    clock.advance(time::Duration::hours(2));
+    assert!(matches!(
+        accounts.verify_token(&text).await.unwrap(),
+        Err(tokens::TokenRefusal::Expired(_))
+    ));
+    let (second, text) = accounts.create_token("bot", "all", None).await.unwrap();
+    accounts.revoke_token(&second.id).await.unwrap();
+    assert_eq!(
+        accounts.verify_token(&text).await.unwrap(),
+        Err(tokens::TokenRefusal::Revoked)
+    );
+    assert!(
+        accounts
+            .create_token("nobody", "all", None)
+            .await
+            .unwrap_err()
+            .is_refusal()
+    );
+}

@@ -73,6 +73,9 @@ pub async fn serve_tls(
             let peer_cert = PeerCertificate(cert);
             let service = app.map_request(move |req: hyper::Request<hyper::body::Incoming>| {
                 let mut req = req.map(axum::body::Body::new);
+                if let Some(uri) = crate::paths::normalize(req.uri()) {
+                    *req.uri_mut() = uri;
+                }
                 req.extensions_mut().insert(peer_cert.clone());
                 req.extensions_mut().insert(PeerAddr(peer));
                 req

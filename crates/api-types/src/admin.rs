@@ -42,6 +42,17 @@ pub enum AdminRequest {
     CredsRegenerate { name: String },
     /// `creds renew`: renew what is due now (the daemon also does this on its own).
     CredsRenew,
+    /// `token create TOOL_OR_USER [--scope SCOPE] [--expires DURATION]`.
+    TokenCreate {
+        name: String,
+        scope: String,
+        /// Lifetime in seconds; `None` for a token that does not expire.
+        expires_in_secs: Option<u64>,
+    },
+    /// `token list`.
+    TokenList,
+    /// `token revoke ID`.
+    TokenRevoke { id: String },
 }
 
 /// The daemon's answer.
@@ -153,4 +164,32 @@ pub struct MaintainersChanged {
     /// False when nothing changed (already a maintainer).
     pub changed: bool,
     pub maintainers: Vec<MemberView>,
+}
+
+/// A bearer token as the admin command lists it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    /// The tool or user the token acts as.
+    pub subject: String,
+    /// `user` or `tool`.
+    pub kind: String,
+    /// Services covered: a comma-separated list, or `all`.
+    pub scope: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, or absent for a token that does not expire.
+    pub expires_at: Option<String>,
+    /// RFC 3339, when revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// The answer to `token create`: the token text is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub id: String,
+    pub token: String,
+    pub subject: String,
+    pub scope: String,
+    pub expires_at: Option<String>,
 }

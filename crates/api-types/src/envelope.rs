@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"info": [...], "warning": [...], "error": [...]}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Messages {
     #[serde(default)]
     pub info: Vec<String>,
@@ -18,7 +18,7 @@ pub struct Messages {
 }
 
 /// The universal error body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: Vec<String>,
     pub messages: Messages,
@@ -39,7 +39,7 @@ impl ErrorBody {
 }
 
 /// The answer of `GET /healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok` or `degraded`.
     pub status: String,

@@ -111,7 +111,8 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +141,8 @@ impl CertificateAuthority {
         let key = KeyPair::from_pem(key_pem)?;
         let (_, parsed) =
             x509_parser::parse_x509_certificate(&cert_der).map_err(|_| Error::Parse)?;
-        if parsed.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
+        if parsed.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice()
+        {
             return Err(Error::KeyMismatch);
         }
         Ok(Self {
@@ -314,7 +316,12 @@ mod tests {
     fn a_tool_certificate_names_the_tool_and_our_ca() {
         let ca = CertificateAuthority::create(now(), time::Duration::days(3650)).unwrap();
         let issued = ca
-            .issue_client(SubjectKind::Tool, "mytool", now(), time::Duration::days(365))
+            .issue_client(
+                SubjectKind::Tool,
+                "mytool",
+                now(),
+                time::Duration::days(365),
+            )
             .unwrap();
         let info = parse_pem(&issued.cert_pem).unwrap();
         assert_eq!(info.common_name.as_deref(), Some("mytool"));

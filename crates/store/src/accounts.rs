@@ -286,11 +286,22 @@ impl Store {
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
-        let tool = row.as_ref().map(tool_from_row).ok_or_else(|| not_found_tool(name))?;
-        sqlx::query("UPDATE certificates SET status = 'revoked' WHERE subject = ? AND kind = 'tool'")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        let tool = row
+            .as_ref()
+            .map(tool_from_row)
+            .ok_or_else(|| not_found_tool(name))?;
+        sqlx::query(
+            "UPDATE certificates SET status = 'revoked' WHERE subject = ? AND kind = 'tool'",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, unixepoch()) WHERE subject = ? AND kind = 'tool'",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM maintainers WHERE tool = ? OR member = ?")
             .bind(name)
             .bind(name)
@@ -309,7 +320,12 @@ impl Store {
     }
 
     /// Adds a maintainer (user or tool) to a tool; returns false when it already was one.
-    pub async fn add_maintainer(&self, tool: &str, member: &str, now: OffsetDateTime) -> Result<bool> {
+    pub async fn add_maintainer(
+        &self,
+        tool: &str,
+        member: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
         if self.get_tool(tool).await?.is_none() {
             return Err(not_found_tool(tool));
         }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod certificates;
+mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use sqlx::{Row, SqlitePool};
 
 pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::certificates::{CertRecord, CertStatus, NewCert};
+pub use crate::tokens::TokenRecord;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -38,9 +38,21 @@ async fn a_name_is_never_both_a_user_and_a_tool() {
     store.create_user(user("alice")).await.unwrap();
     store.create_tool(tool("bot", "alice")).await.unwrap();
     let err = store.create_tool(tool("alice", "alice")).await.unwrap_err();
-    assert!(matches!(err, Error::NameTaken { kind: PrincipalKind::User, .. }));
+    assert!(matches!(
+        err,
+        Error::NameTaken {
+            kind: PrincipalKind::User,
+            ..
+        }
+    ));
     let err = store.create_user(user("bot")).await.unwrap_err();
-    assert!(matches!(err, Error::NameTaken { kind: PrincipalKind::Tool, .. }));
+    assert!(matches!(
+        err,
+        Error::NameTaken {
+            kind: PrincipalKind::Tool,
+            ..
+        }
+    ));
     assert_eq!(store.list_tools().await.unwrap().len(), 1);
     assert_eq!(store.list_users().await.unwrap().len(), 1);
 }
@@ -86,13 +98,22 @@ async fn regeneration_revokes_and_renewal_supersedes() {
         not_after: NOW + time::Duration::days(1),
         now: NOW,
     };
-    store.record_certificate(cert("01"), CertStatus::Superseded).await.unwrap();
-    store.record_certificate(cert("02"), CertStatus::Superseded).await.unwrap();
+    store
+        .record_certificate(cert("01"), CertStatus::Superseded)
+        .await
+        .unwrap();
+    store
+        .record_certificate(cert("02"), CertStatus::Superseded)
+        .await
+        .unwrap();
     assert_eq!(
         store.certificate("01").await.unwrap().unwrap().status,
         CertStatus::Superseded
     );
-    store.record_certificate(cert("03"), CertStatus::Revoked).await.unwrap();
+    store
+        .record_certificate(cert("03"), CertStatus::Revoked)
+        .await
+        .unwrap();
     for serial in ["01", "02"] {
         assert_eq!(
             store.certificate(serial).await.unwrap().unwrap().status,

@@ -37,6 +37,26 @@ pub fn clients_venv() -> Result<PathBuf, String> {
     venv_bin_dir(&venv)
 }
 
+/// The `openapi-spec-validator` program of the test tools' venv (`TOOLFORGE_TEST_TOOLS_VENV`,
+/// by default `<workspace>/target/test-tools-venv`), or why it is unusable.
+pub fn openapi_validator() -> Result<PathBuf, String> {
+    let venv = match std::env::var_os("TOOLFORGE_TEST_TOOLS_VENV") {
+        Some(venv) if !venv.is_empty() => PathBuf::from(venv),
+        _ => crate::workspace_root()
+            .join("target")
+            .join("test-tools-venv"),
+    };
+    let program = venv.join("bin").join("openapi-spec-validator");
+    if program.is_file() {
+        Ok(program)
+    } else {
+        Err(format!(
+            "{} is not installed; `cargo xtask test` installs it",
+            program.display()
+        ))
+    }
+}
+
 /// `venv`'s `bin` directory, if every official client is installed there.
 fn venv_bin_dir(venv: &Path) -> Result<PathBuf, String> {
     let bin = venv.join("bin");

@@ -9,6 +9,7 @@
 
 pub mod clients;
 pub mod daemon;
+pub mod https;
 pub mod poll;
 pub mod skip;
 

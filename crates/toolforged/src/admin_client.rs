@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use api_types::admin::{
     AdminRequest, AdminResponse, CredsRegenerated, CredsRenewed, Kubeconfig, MaintainersChanged,
-    ToolDeleted, ToolView, UserView,
+    TokenCreated, TokenView, ToolDeleted, ToolView, UserView,
 };
 
 /// Flags of `toolforged admin`.
@@ -44,6 +44,29 @@ pub enum AdminCommand {
     /// Client certificates.
     #[command(subcommand)]
     Creds(CredsCommand),
+    /// Scoped bearer tokens, for clients without a certificate.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `toolforged admin token …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token acting as a tool or user; it is printed once.
+    Create {
+        name: String,
+        /// Services the token may use: a comma-separated list of jobs, envvars, builds,
+        /// components, logs, or `all`.
+        #[arg(long, default_value = "all")]
+        scope: String,
+        /// Lifetime, e.g. 30d or 12h; without it the token does not expire.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id; it is refused at once.
+    Revoke { id: String },
 }
 
 /// `toolforged admin user …`.
@@ -209,6 +232,24 @@ fn build_request(command: AdminCommand) -> Result<AdminRequest, String> {
             AdminRequest::CredsRegenerate { name }
         }
         AdminCommand::Creds(CredsCommand::Renew) => AdminRequest::CredsRenew,
+        AdminCommand::Token(TokenCommand::Create {
+            name,
+            scope,
+            expires,
+        }) => AdminRequest::TokenCreate {
+            name,
+            scope,
+            expires_in_secs: match expires {
+                Some(text) => Some(
+                    crate::config::parse_duration(&text)
+                        .map_err(|err| format!("invalid --expires: {err:#}"))?
+                        .as_secs(),
+                ),
+                None => None,
+            },
+        },
+        AdminCommand::Token(TokenCommand::List) => AdminRequest::TokenList,
+        AdminCommand::Token(TokenCommand::Revoke { id }) => AdminRequest::TokenRevoke { id },
     })
 }
 
@@ -342,6 +383,42 @@ fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
             }
             Err(_) => format!("{value}\n"),
         },
+        AdminRequest::TokenCreate { .. } => {
+            match serde_json::from_value::<TokenCreated>(parse(value)) {
+                Ok(created) => format!(
+                    "token: {}\nid {} acts as {} with scope {}{}. The token is shown only this once.\n",
+                    created.token,
+                    created.id,
+                    created.subject,
+                    created.scope,
+                    created
+                        .expires_at
+                        .map(|at| format!(", expires {at}"))
+                        .unwrap_or_default()
+                ),
+                Err(_) => format!("{value}\n"),
+            }
+        }
+        AdminRequest::TokenList => match serde_json::from_value::<Vec<TokenView>>(parse(value)) {
+            Ok(tokens) => table(
+                &["ID", "SUBJECT", "KIND", "SCOPE", "EXPIRES", "REVOKED"],
+                tokens
+                    .into_iter()
+                    .map(|token| {
+                        vec![
+                            token.id,
+                            token.subject,
+                            token.kind,
+                            token.scope,
+                            token.expires_at.unwrap_or_else(|| "never".to_owned()),
+                            token.revoked_at.unwrap_or_else(|| "-".to_owned()),
+                        ]
+                    })
+                    .collect(),
+            ),
+            Err(_) => format!("{value}\n"),
+        },
+        AdminRequest::TokenRevoke { id } => format!("Revoked token {id}.\n"),
     }
 }
 

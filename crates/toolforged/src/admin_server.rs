@@ -6,7 +6,8 @@ use std::sync::Arc;
 use accounts::Accounts;
 use api_types::admin::{
     AdminError, AdminRequest, AdminResponse, CertificateView, CredsRegenerated, CredsRenewed,
-    Kubeconfig, MaintainersChanged, MemberView, ToolDeleted, ToolView, UserView,
+    Kubeconfig, MaintainersChanged, MemberView, TokenCreated, TokenView, ToolDeleted, ToolView,
+    UserView,
 };
 use store::PrincipalKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -88,6 +89,9 @@ fn command_name(request: &AdminRequest) -> &'static str {
         AdminRequest::ToolRemoveMaintainer { .. } => "tool remove-maintainer",
         AdminRequest::CredsRegenerate { .. } => "creds regenerate",
         AdminRequest::CredsRenew => "creds renew",
+        AdminRequest::TokenCreate { .. } => "token create",
+        AdminRequest::TokenList => "token list",
+        AdminRequest::TokenRevoke { .. } => "token revoke",
     }
 }
 
@@ -226,6 +230,43 @@ async fn dispatch(
                     .map(|(name, reason)| format!("{name}: {reason}"))
                     .collect(),
             })
+        }
+        AdminRequest::TokenCreate {
+            name,
+            scope,
+            expires_in_secs,
+        } => {
+            let expires_in = expires_in_secs
+                .map(|secs| time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
+            let (record, token) = accounts.create_token(&name, &scope, expires_in).await?;
+            json(&TokenCreated {
+                id: record.id,
+                token,
+                subject: record.subject,
+                scope: record.scope,
+                expires_at: record.expires_at.map(rfc3339),
+            })
+        }
+        AdminRequest::TokenList => {
+            let views: Vec<TokenView> = store
+                .list_tokens()
+                .await?
+                .into_iter()
+                .map(|token| TokenView {
+                    id: token.id,
+                    subject: token.subject,
+                    kind: token.kind.as_str().to_owned(),
+                    scope: token.scope,
+                    created_at: rfc3339(token.created_at),
+                    expires_at: token.expires_at.map(rfc3339),
+                    revoked_at: token.revoked_at.map(rfc3339),
+                })
+                .collect();
+            json(&views)
+        }
+        AdminRequest::TokenRevoke { id } => {
+            accounts.revoke_token(&id).await?;
+            json(&serde_json::json!({"id": id, "revoked": true}))
         }
     };
     Ok(value)

@@ -110,18 +110,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let admin_listener = bind_admin_socket(&data.admin_socket())?;
 
-    let facts = Arc::new(api_server::PlatformFacts {
+    let facts = api_server::PlatformFacts {
         isolation: "none".to_owned(),
         limits: false,
         mail: config.smtp_url.is_some(),
-    });
+    };
     if config.smtp_url.is_none() {
         tracing::info!("no --smtp-url: no mail will be sent");
     }
-    let state = api_server::AppState {
-        accounts: accounts.clone(),
-        facts,
-    };
+    let state = api_server::AppState::new(accounts.clone(), facts);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();

@@ -2,6 +2,7 @@
 
 mod admin;
 mod foundation;
+mod gateway;
 mod official_clients;
 
 use std::path::Path;
