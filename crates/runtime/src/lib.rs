@@ -83,9 +83,16 @@ pub enum Error {
     /// Every address of the job network is taken.
     #[error("no free address left in the job network")]
     NetworkExhausted,
-    /// The sandbox could not be spawned or did not come up.
+    /// The sandbox was spawned but did not come up; `detail` is what bubblewrap said.
     #[error("the sandbox did not start: {detail}")]
     SandboxStart { detail: String },
+    /// A workload's processes were still there after SIGKILL and the kill timeout.
+    #[error("workload {0} did not end after SIGKILL")]
+    StopFailed(WorkloadId),
+    /// The stage directory lies inside a path jobs must not see, so staged mounts would be
+    /// hidden too.
+    #[error("the stage directory {stage_dir} is inside the hidden path {hidden}")]
+    StageDirHidden { stage_dir: PathBuf, hidden: PathBuf },
     /// The sandbox process could not be spawned.
     #[error("while spawning the sandbox")]
     Spawn(#[source] std::io::Error),

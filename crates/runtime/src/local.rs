@@ -144,7 +144,15 @@ struct Managed {
 impl LocalRuntime {
     /// Probes what this machine allows (root, bubblewrap, user namespaces, cgroups,
     /// network namespaces) and prepares the host side of the job network.
-    pub async fn new(config: LocalRuntimeConfig) -> Result<LocalRuntime> {
+    pub async fn new(mut config: LocalRuntimeConfig) -> Result<LocalRuntime> {
+        // The sandbox is set up from `/`, so relative paths would name the wrong places.
+        for path in config
+            .hidden_paths
+            .iter_mut()
+            .chain([&mut config.homes_dir, &mut config.stage_dir])
+        {
+            *path = absolute(path)?;
+        }
         let is_root = nix::unistd::geteuid().is_root();
         let cgroups = Cgroups::detect(&config.cgroup_root, &config.cgroup_parent);
         let sandbox = probe_sandbox(&config, is_root).await;
@@ -159,12 +167,9 @@ impl LocalRuntime {
                 .chain([&config.homes_dir])
                 .find(|h| config.stage_dir.starts_with(h))
             {
-                return Err(Error::SandboxStart {
-                    detail: format!(
-                        "the stage directory {} is inside hidden {}",
-                        config.stage_dir.display(),
-                        hidden.display()
-                    ),
+                return Err(Error::StageDirHidden {
+                    stage_dir: config.stage_dir.clone(),
+                    hidden: hidden.clone(),
                 });
             }
             for dir in [config.stage_dir.join("home"), config.stage_dir.join("root")] {
@@ -283,9 +288,7 @@ impl Runtime for LocalRuntime {
         }
         wait_exited(&mut state, KILL_TIMEOUT)
             .await
-            .ok_or_else(|| Error::SandboxStart {
-                detail: format!("workload {id} did not end after SIGKILL"),
-            })
+            .ok_or_else(|| Error::StopFailed(id.clone()))
     }
 
     fn watch(&self, id: &WorkloadId) -> Result<watch::Receiver<WorkloadState>> {
@@ -458,9 +461,11 @@ impl Inner {
         } else {
             status
         };
+        // Released before the entry goes, so a start with the same id after the exit
+        // finds neither the cgroup nor the network namespace.
+        let attachment = self.lock().get(id).and_then(|m| m.attachment.clone());
+        self.release(id, attachment.as_ref()).await;
         let managed = self.lock().remove(id);
-        self.release(id, managed.as_ref().and_then(|m| m.attachment.as_ref()))
-            .await;
         tracing::info!(workload = %id, ?status, "workload ended");
         if let Some(managed) = managed {
             managed.state.send_replace(WorkloadState::Exited(status));
@@ -602,6 +607,15 @@ async fn spawn(
     let id = &spec.id;
     let isolated = inner.isolation != Isolation::None;
     let user = sandbox::tool_user(id.tool());
+    // Without root, everything runs as the daemon's own user, whatever the spec says.
+    let (uid, gid) = if inner.is_root {
+        (spec.tool_uid, spec.tool_gid)
+    } else {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    };
     let home_inside = if isolated {
         Path::new(PROJECT_DIR).join(id.tool())
     } else {
@@ -640,7 +654,7 @@ async fn spawn(
         mounts: None,
         nofile: spec.limits.nofile,
         core_bytes: config.core_limit_bytes,
-        user: inner.is_root.then_some((spec.tool_uid, spec.tool_gid)),
+        user: inner.is_root.then_some((uid, gid)),
         inherit: Vec::new(),
         new_session: !isolated,
     };
@@ -683,22 +697,16 @@ async fn spawn(
         };
         let read_etc =
             |name: &str| std::fs::read_to_string(root.join("etc").join(name)).unwrap_or_default();
-        let passwd = sandbox::passwd_with(
-            &read_etc("passwd"),
-            &user,
-            spec.tool_uid,
-            spec.tool_gid,
-            &home_inside,
-        );
-        let group = sandbox::group_with(&read_etc("group"), &user, spec.tool_gid);
+        let passwd = sandbox::passwd_with(&read_etc("passwd"), &user, uid, gid, &home_inside);
+        let group = sandbox::group_with(&read_etc("group"), &user, gid);
         let passwd_fd = data_fd(passwd.as_bytes())?;
         let group_fd = data_fd(group.as_bytes())?;
         let (info_reader, info_writer) = pipe()?;
         let plan = SandboxPlan {
             root: image_root,
             top_level: sandbox::top_level_entries(root)?,
-            uid: spec.tool_uid,
-            gid: spec.tool_gid,
+            uid,
+            gid,
             hostname: hostname(id),
             home_source,
             home_target: home_inside.clone(),
@@ -713,16 +721,6 @@ async fn spawn(
                 "--".to_owned(),
                 script,
             ],
-        };
-        // Non-root bwrap maps the daemon's own uid, whatever the spec says.
-        let plan = if inner.is_root {
-            plan
-        } else {
-            SandboxPlan {
-                uid: nix::unistd::getuid().as_raw(),
-                gid: nix::unistd::getgid().as_raw(),
-                ..plan
-            }
         };
         setup.inherit = vec![
             passwd_fd.as_raw_fd(),
@@ -1143,6 +1141,17 @@ fn free_port() -> Result<u16> {
         .map_err(|source| Error::Io {
             action: "finding a free port on",
             path: PathBuf::from("127.0.0.1"),
+            source,
+        })
+}
+
+/// `path` made absolute, with symlinks resolved when it exists.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .map_err(|source| Error::Io {
+            action: "resolving",
+            path: path.to_path_buf(),
             source,
         })
 }

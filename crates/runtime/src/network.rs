@@ -110,12 +110,38 @@ pub(crate) async fn prepare_host(network: JobNetwork, nat: bool) -> Result<()> {
 /// Outbound traffic of jobs leaves through the host's address; jobs still cannot reach each
 /// other through the host.
 async fn enable_nat(network: JobNetwork) -> Result<()> {
-    let cidr = network.cidr();
     run("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"]).await?;
-    let rules: [(&str, Vec<&str>); 2] = [
+    for (table, rule) in nat_rules(network) {
+        let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+        let check: Vec<&str> = ["-t", table, "-C"]
+            .into_iter()
+            .chain(rule.iter().copied())
+            .collect();
+        if run("iptables", &check).await.is_err() {
+            let insert: Vec<&str> = ["-t", table, "-I"]
+                .into_iter()
+                .chain(rule.iter().copied())
+                .collect();
+            run("iptables", &insert).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The iptables rules (table, chain and match) NAT needs: masquerade what leaves the job
+/// network, and drop what one job sends to another through the host.
+fn nat_rules(network: JobNetwork) -> [(&'static str, Vec<String>); 2] {
+    let cidr = network.cidr();
+    let rule = |words: &[&str]| {
+        words
+            .iter()
+            .map(|w| (*w).to_owned())
+            .collect::<Vec<String>>()
+    };
+    [
         (
             "nat",
-            vec![
+            rule(&[
                 "POSTROUTING",
                 "-s",
                 &cidr,
@@ -124,23 +150,13 @@ async fn enable_nat(network: JobNetwork) -> Result<()> {
                 &cidr,
                 "-j",
                 "MASQUERADE",
-            ],
+            ]),
         ),
         (
             "filter",
-            vec!["FORWARD", "-s", &cidr, "-d", &cidr, "-j", "DROP"],
+            rule(&["FORWARD", "-s", &cidr, "-d", &cidr, "-j", "DROP"]),
         ),
-    ];
-    for (table, rule) in rules {
-        let mut check = vec!["-t", table, "-C"];
-        check.extend(&rule);
-        if run("iptables", &check).await.is_err() {
-            let mut insert = vec!["-t", table, "-I"];
-            insert.extend(&rule);
-            run("iptables", &insert).await?;
-        }
-    }
-    Ok(())
+    ]
 }
 
 /// Creates the namespace `netns` and its veth pair `veth`, and claims an address.
@@ -329,7 +345,7 @@ async fn run(program: &str, args: &[&str]) -> Result<()> {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use crate::network::JobNetwork;
+    use crate::network::{JobNetwork, nat_rules};
 
     #[test]
     fn candidates_stay_inside_the_network_and_skip_reserved_addresses() {
@@ -347,6 +363,21 @@ mod tests {
                 "10.213.0.2",
                 "10.213.0.3",
                 "10.213.0.4"
+            ]
+        );
+    }
+
+    #[test]
+    fn nat_masquerades_only_traffic_leaving_the_job_network_and_drops_job_to_job_forwarding() {
+        let rules: Vec<String> = nat_rules(JobNetwork::default())
+            .iter()
+            .map(|(table, rule)| format!("-t {table} {}", rule.join(" ")))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "-t nat POSTROUTING -s 10.213.0.0/16 ! -d 10.213.0.0/16 -j MASQUERADE",
+                "-t filter FORWARD -s 10.213.0.0/16 -d 10.213.0.0/16 -j DROP",
             ]
         );
     }

@@ -224,3 +224,72 @@ async fn an_image_this_host_cannot_provide_is_refused_with_a_way_to_add_it() {
     assert!(message.contains("debootstrap"), "{message}");
     assert!(fixture.runtime().list().await.expect("list").is_empty());
 }
+
+#[tokio::test]
+async fn without_isolation_workloads_are_refused_unless_explicitly_allowed() {
+    let test = "without_isolation_workloads_are_refused_unless_explicitly_allowed";
+    if !test_support::skip::is_root() {
+        test_support::skip::prerequisite_missing(test, "needs root (uids, cgroups)");
+        return;
+    }
+    // A machine without bubblewrap.
+    let without_bwrap = |config: &mut runtime::local::LocalRuntimeConfig| {
+        config.bwrap_path = "/nonexistent/bwrap".into();
+    };
+    let refusing = Fixture::with_config(without_bwrap).await;
+    assert_eq!(refusing.runtime().isolation(), runtime::Isolation::None);
+    let note = refusing
+        .runtime()
+        .isolation_note()
+        .expect("a reason")
+        .to_owned();
+    assert!(note.contains("bubblewrap"), "{note}");
+    let err = refusing
+        .runtime()
+        .start(refusing.spec("mytool", TOOL_UID, "plain", 0, "true"))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, runtime::Error::IsolationUnavailable { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--allow-unisolated-jobs"), "{err}");
+
+    let allowing = Fixture::with_config(|config| {
+        without_bwrap(config);
+        config.allow_unisolated = true;
+    })
+    .await;
+    let runtime = allowing.runtime();
+    assert!(runtime.limits_enforced());
+    let mut events = runtime.events();
+    let mut spec = allowing.spec(
+        "mytool",
+        TOOL_UID,
+        "plain",
+        0,
+        "echo \"uid=$(id -u) home=$HOME\"; exit 4",
+    );
+    spec.stdout_file = Some(spec.tool_home.join("plain-0.out").display().to_string());
+    spec.stderr_file = None;
+    let mut handle = runtime
+        .start(spec.clone())
+        .await
+        .expect("started unisolated");
+    assert_eq!(
+        exit_of(&mut handle, Duration::from_secs(30)).await,
+        ExitStatus::Code(4)
+    );
+    assert_eq!(
+        allowing.stdout_of(&spec),
+        format!("uid={TOOL_UID} home={}\n", spec.tool_home.display())
+    );
+    let event = events.recv().await.expect("an exit event");
+    assert_eq!(
+        (event.id, event.status),
+        (spec.id.clone(), ExitStatus::Code(4))
+    );
+    for dir in allowing.cgroup_dirs(&spec.id) {
+        assert!(!dir.exists(), "{} was not removed", dir.display());
+    }
+}

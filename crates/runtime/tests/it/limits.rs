@@ -11,7 +11,7 @@ const TOOL_UID: u32 = 52011;
 #[tokio::test]
 async fn a_600mb_allocation_under_128mib_ends_as_out_of_memory() {
     let Some(fixture) =
-        Fixture::root("a_600mb_allocation_under_128mib_ends_as_out_of_memory").await
+        Fixture::root_with_python("a_600mb_allocation_under_128mib_ends_as_out_of_memory").await
     else {
         return;
     };
@@ -36,7 +36,8 @@ async fn a_600mb_allocation_under_128mib_ends_as_out_of_memory() {
 
 #[tokio::test]
 async fn a_small_allocation_under_the_same_limit_succeeds() {
-    let Some(fixture) = Fixture::root("a_small_allocation_under_the_same_limit_succeeds").await
+    let Some(fixture) =
+        Fixture::root_with_python("a_small_allocation_under_the_same_limit_succeeds").await
     else {
         return;
     };
@@ -72,7 +73,9 @@ async fn a_fork_bomb_is_stopped_by_the_pids_limit_and_the_machine_stays_responsi
         TOOL_UID,
         "bomb",
         0,
-        "bomb() { bomb | bomb & }; bomb; wait",
+        // Every process keeps forking, so the bomb stays at the limit instead of dying out;
+        // bash, unlike dash, survives a failed fork.
+        "exec bash -c 'bomb() { while :; do bomb & done; }; bomb'",
     );
     spec.stderr_file = Some("/dev/null".to_owned());
     spec.limits = Limits {

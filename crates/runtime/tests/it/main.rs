@@ -4,6 +4,7 @@
 //! missing. Each test uses its own cgroup parent, so tests run in parallel and never touch
 //! a real daemon's workloads.
 
+mod images;
 mod isolation;
 mod limits;
 mod network;

@@ -30,7 +30,7 @@ async fn http_get(endpoint: std::net::SocketAddr) -> Option<String> {
 
 #[tokio::test]
 async fn two_replicas_of_an_http_server_on_the_same_port_both_answer_on_their_own_addresses() {
-    let Some(fixture) = Fixture::root(
+    let Some(fixture) = Fixture::root_with_python(
         "two_replicas_of_an_http_server_on_the_same_port_both_answer_on_their_own_addresses",
     )
     .await
@@ -80,7 +80,7 @@ async fn two_replicas_of_an_http_server_on_the_same_port_both_answer_on_their_ow
 #[tokio::test]
 async fn a_job_cannot_connect_to_another_tools_unpublished_port() {
     let Some(fixture) =
-        Fixture::root("a_job_cannot_connect_to_another_tools_unpublished_port").await
+        Fixture::root_with_python("a_job_cannot_connect_to_another_tools_unpublished_port").await
     else {
         return;
     };
@@ -128,7 +128,7 @@ async fn a_job_cannot_connect_to_another_tools_unpublished_port() {
 #[tokio::test]
 async fn a_job_reaches_a_server_on_the_job_networks_host_address() {
     let Some(fixture) =
-        Fixture::root("a_job_reaches_a_server_on_the_job_networks_host_address").await
+        Fixture::root_with_python("a_job_reaches_a_server_on_the_job_networks_host_address").await
     else {
         return;
     };

@@ -30,6 +30,14 @@ impl Fixture {
     /// A runtime as root with full isolation, or `None` after reporting the missing
     /// prerequisite.
     pub async fn root(test: &str) -> Option<Fixture> {
+        Fixture::root_adjusted(test, |_| {}).await
+    }
+
+    /// Like [`Fixture::root`], with `adjust` applied to the configuration.
+    pub async fn root_adjusted(
+        test: &str,
+        adjust: impl FnOnce(&mut LocalRuntimeConfig),
+    ) -> Option<Fixture> {
         if !test_support::skip::is_root() {
             test_support::skip::prerequisite_missing(
                 test,
@@ -37,7 +45,7 @@ impl Fixture {
             );
             return None;
         }
-        let fixture = Fixture::new().await;
+        let fixture = Fixture::with_config(adjust).await;
         let runtime = fixture.runtime();
         if runtime.isolation() != Isolation::Full || !runtime.limits_enforced() {
             let reason = format!(
@@ -52,8 +60,25 @@ impl Fixture {
         Some(fixture)
     }
 
+    /// Like [`Fixture::root`], for tests that also run `/usr/bin/python3` in jobs.
+    pub async fn root_with_python(test: &str) -> Option<Fixture> {
+        if !Path::new("/usr/bin/python3").exists() {
+            test_support::skip::prerequisite_missing(
+                test,
+                "needs /usr/bin/python3 (Debian package python3)",
+            );
+            return None;
+        }
+        Fixture::root(test).await
+    }
+
     /// A runtime for whoever runs this process.
     pub async fn new() -> Fixture {
+        Fixture::with_config(|_| {}).await
+    }
+
+    /// A runtime for whoever runs this process, with `adjust` applied to its configuration.
+    pub async fn with_config(adjust: impl FnOnce(&mut LocalRuntimeConfig)) -> Fixture {
         let data_dir = tempfile::Builder::new()
             .prefix("runtime-it-")
             .tempdir_in("/var/tmp")
@@ -68,6 +93,8 @@ impl Fixture {
             cgroup_parent: format!("toolforge-it-{}-{n}", std::process::id()),
             ..LocalRuntimeConfig::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let runtime = LocalRuntime::new(config.clone())
             .await
             .expect("runtime starts");

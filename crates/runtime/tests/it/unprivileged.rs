@@ -72,7 +72,20 @@ fn the_isolation_checks_that_apply_without_root_pass_as_an_unprivileged_user() {
             command.env(passed_on, value);
         }
     }
-    let output = command.output().expect("run the child test");
+    // Another test's fork may briefly hold the copy's write fd (until its exec closes it):
+    // retry while the kernel says the file is busy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let output = loop {
+        match command.output() {
+            Err(err)
+                if err.raw_os_error() == Some(libc::ETXTBSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::yield_now();
+            }
+            res => break res.expect("run the child test"),
+        }
+    };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
