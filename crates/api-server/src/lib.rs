@@ -96,26 +96,36 @@ struct ApiDoc;
 /// The gateway's router. Requests must already have their path normalized
 /// ([`paths::normalize`]); the [`listener`] does that.
 pub fn router(state: AppState) -> Router {
-    let (documented, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(get_health))
-        .routes(routes!(get_metrics))
-        .routes(routes!(get_service_health))
-        .routes(routes!(get_service_metrics))
-        .routes(routes!(get_service_openapi))
-        .split_for_parts();
-    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    let spec = Arc::new(serde_json::to_value(&api).unwrap_or_default());
-    let tool_scoped_routes = Router::new()
+    router_with_services(state, OpenApiRouter::new())
+}
+
+/// The gateway's router with `services` mounted behind [`require_tool_access`].
+///
+/// Each service contributes an `OpenApiRouter` nested at `/{service}/v1/tool/{tool}`
+/// (see [`tool_scoped_service`]), so its routes are authenticated, authorized and
+/// documented in `/openapi.json` from the same code. Services not built yet answer
+/// 404 in the envelope through the catch-all.
+pub fn router_with_services(state: AppState, services: OpenApiRouter<AppState>) -> Router {
+    let tool_scoped_routes = services
         .route("/{service}/v1/tool/{tool}", any(tool_scoped))
         .route("/{service}/v1/tool/{tool}/{*path}", any(tool_scoped))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_tool_access,
         ));
+    let (documented, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(get_health))
+        .routes(routes!(get_metrics))
+        .routes(routes!(get_service_health))
+        .routes(routes!(get_service_metrics))
+        .routes(routes!(get_service_openapi))
+        .merge(tool_scoped_routes)
+        .split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let spec = Arc::new(serde_json::to_value(&api).unwrap_or_default());
     let spec_for_all = spec.clone();
     Router::new()
         .merge(documented)
-        .merge(tool_scoped_routes)
         .route(
             "/openapi.json",
             axum::routing::get(move || get_openapi(spec_for_all)),
@@ -124,6 +134,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Mounts a service's tool-scoped routes at `/{service}/v1/tool/{tool}`.
+///
+/// Handlers take the admitted [`Caller`] as `Extension<Caller>`; the `{tool}` path
+/// parameter is also available to their `Path` extractors.
+pub fn tool_scoped_service(
+    service: &'static str,
+    routes: OpenApiRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().nest(&format!("/{service}/v1/tool/{{tool}}"), routes)
 }
 
 /// Outermost middleware: request id, tracing span, metrics, and the envelope for
