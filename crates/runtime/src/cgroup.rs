@@ -33,16 +33,19 @@ pub(crate) enum Version {
 #[derive(Debug, Clone)]
 pub(crate) struct Cgroups {
     version: Version,
-    /// v1: the directory holding one mount per controller; v2: the unified mount.
-    root: PathBuf,
+    /// Each hierarchy's mount, once: v1 controllers mounted together (`cpu,cpuacct`, with
+    /// `cpu` and `cpuacct` as symlinks) share one; v2 has the unified one.
+    hierarchies: Vec<PathBuf>,
+    /// v1: the mount of each controller; v2: empty.
+    controllers: Vec<(&'static str, PathBuf)>,
     /// The name of the directory under which every workload lives (`toolforge`).
     parent: String,
 }
 
 impl Cgroups {
-    /// Finds usable cgroups under `root` (normally `/sys/fs/cgroup`): v2 when the unified
-    /// hierarchy (at `root` or at `root/unified`) offers every controller, else v1 when every
-    /// v1 hierarchy is mounted and writable.
+    /// Finds usable cgroups under `root` (normally `/sys/fs/cgroup`, or a delegated subtree):
+    /// v2 when the unified hierarchy (at `root` or at `root/unified`) offers every
+    /// controller, else v1 when every v1 hierarchy is mounted; either only when writable.
     pub(crate) fn detect(root: &Path, parent: &str) -> Option<Cgroups> {
         for unified in [root.to_path_buf(), root.join("unified")] {
             let Ok(controllers) = fs::read_to_string(unified.join("cgroup.controllers")) else {
@@ -52,21 +55,32 @@ impl Cgroups {
             if V2_CONTROLLERS.iter().all(|c| available.contains(c)) {
                 let cgroups = Cgroups {
                     version: Version::V2,
-                    root: unified,
+                    hierarchies: vec![unified],
+                    controllers: Vec::new(),
                     parent: parent.to_owned(),
                 };
                 return cgroups.writable().then_some(cgroups);
             }
         }
-        let v1 = V1_CONTROLLERS
-            .iter()
-            .all(|c| root.join(c).join("cgroup.procs").exists());
+        let mut controllers = Vec::new();
+        for controller in V1_CONTROLLERS {
+            let mount = fs::canonicalize(root.join(controller)).ok()?;
+            if !mount.join("cgroup.procs").exists() {
+                return None;
+            }
+            controllers.push((controller, mount));
+        }
+        let mut hierarchies: Vec<PathBuf> =
+            controllers.iter().map(|(_, mount)| mount.clone()).collect();
+        hierarchies.sort();
+        hierarchies.dedup();
         let cgroups = Cgroups {
             version: Version::V1,
-            root: root.to_path_buf(),
+            hierarchies,
+            controllers,
             parent: parent.to_owned(),
         };
-        (v1 && cgroups.writable()).then_some(cgroups)
+        cgroups.writable().then_some(cgroups)
     }
 
     /// Whether this process may create the parent directory.
@@ -82,36 +96,37 @@ impl Cgroups {
 
     /// The parent directory in each hierarchy.
     fn base_dirs(&self) -> Vec<PathBuf> {
-        match self.version {
-            Version::V1 => V1_CONTROLLERS
-                .iter()
-                .map(|c| self.root.join(c).join(&self.parent))
-                .collect(),
-            Version::V2 => vec![self.root.join(&self.parent)],
-        }
+        self.hierarchies
+            .iter()
+            .map(|mount| mount.join(&self.parent))
+            .collect()
     }
 
     /// The workload's directory in each hierarchy.
     fn dirs(&self, id: &WorkloadId) -> Vec<PathBuf> {
         self.base_dirs()
             .into_iter()
-            .map(|base| {
-                base.join(id.tool())
-                    .join(id.job())
-                    .join(id.replica().to_string())
-            })
+            .map(|base| workload_dir(&base, id))
             .collect()
     }
 
-    /// The directory of `controller` (v1) or the unified directory (v2).
+    /// The workload's directory in the hierarchy of `controller` (v1) or the unified one (v2).
     fn dir(&self, id: &WorkloadId, controller: &str) -> PathBuf {
-        let base = match self.version {
-            Version::V1 => self.root.join(controller).join(&self.parent),
-            Version::V2 => self.root.join(&self.parent),
-        };
-        base.join(id.tool())
-            .join(id.job())
-            .join(id.replica().to_string())
+        let mount = self
+            .controllers
+            .iter()
+            .find(|(name, _)| *name == controller)
+            .map(|(_, mount)| mount)
+            .or(self.hierarchies.first());
+        let base = mount
+            .map(|mount| mount.join(&self.parent))
+            .unwrap_or_default();
+        workload_dir(&base, id)
+    }
+
+    /// The unified hierarchy's root (v2), where controllers are delegated from.
+    fn unified_root(&self) -> PathBuf {
+        self.hierarchies.first().cloned().unwrap_or_default()
     }
 
     /// Creates the workload's cgroup and writes its limits; fails with
@@ -148,9 +163,10 @@ impl Cgroups {
             .map(|c| format!("+{c}"))
             .collect::<Vec<_>>()
             .join(" ");
-        let base = self.root.join(&self.parent);
+        let root = self.unified_root();
+        let base = root.join(&self.parent);
         for dir in [
-            self.root.clone(),
+            root.clone(),
             base.clone(),
             base.join(id.tool()),
             base.join(id.tool()).join(id.job()),
@@ -362,6 +378,12 @@ impl Cgroups {
     }
 }
 
+fn workload_dir(base: &Path, id: &WorkloadId) -> PathBuf {
+    base.join(id.tool())
+        .join(id.job())
+        .join(id.replica().to_string())
+}
+
 fn cpu_quota_us(millis: u32) -> u64 {
     // The kernel refuses quotas under 1 ms.
     (u64::from(millis) * CPU_PERIOD_US / 1000).max(1000)
@@ -458,6 +480,32 @@ mod tests {
         assert!(!cgroups.oom_killed(&id));
         fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").expect("write");
         assert!(cgroups.oom_killed(&id));
+    }
+
+    #[test]
+    fn v1_controllers_mounted_together_share_one_cgroup() {
+        let root = tempfile::tempdir().expect("temp dir");
+        for mount in ["memory", "cpu,cpuacct", "pids"] {
+            fs::create_dir_all(root.path().join(mount)).expect("mkdir");
+            fs::write(root.path().join(mount).join("cgroup.procs"), "").expect("write");
+        }
+        for link in ["cpu", "cpuacct"] {
+            std::os::unix::fs::symlink("cpu,cpuacct", root.path().join(link)).expect("symlink");
+        }
+        let cgroups = Cgroups::detect(root.path(), "toolforge").expect("v1 detected");
+        let id = WorkloadId::new("mytool", "job", 0).expect("valid id");
+        let limits = Limits {
+            cpu_millis: Some(100),
+            ..Limits::default()
+        };
+        cgroups
+            .create(&id, &limits)
+            .expect("created once per hierarchy");
+        assert_eq!(cgroups.procs_files(&id).len(), 3);
+        let quota = root
+            .path()
+            .join("cpu,cpuacct/toolforge/mytool/job/0/cpu.cfs_quota_us");
+        assert_eq!(fs::read_to_string(quota).expect("quota"), "10000");
     }
 
     #[test]

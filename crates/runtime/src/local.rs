@@ -172,13 +172,7 @@ impl LocalRuntime {
                     hidden: hidden.clone(),
                 });
             }
-            for dir in [config.stage_dir.join("home"), config.stage_dir.join("root")] {
-                std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-                    action: "creating",
-                    path: dir.clone(),
-                    source,
-                })?;
-            }
+            create_stage_dir(&config.stage_dir)?;
         }
         let (isolation, isolation_note) = match (&sandbox, is_root) {
             (Ok(()), true) if network => (Isolation::Full, None),
@@ -482,6 +476,12 @@ async fn start(inner: &Arc<Inner>, spec: WorkloadSpec) -> Result<WorkloadHandle>
         return Err(Error::InvalidSpec {
             field: "tool_home",
             problem: "must be an absolute path",
+        });
+    }
+    if !spec.tool_home.is_dir() {
+        return Err(Error::InvalidSpec {
+            field: "tool_home",
+            problem: "does not exist",
         });
     }
     if inner.isolation == Isolation::None && !inner.config.allow_unisolated {
@@ -1143,6 +1143,38 @@ fn free_port() -> Result<u16> {
             path: PathBuf::from("127.0.0.1"),
             source,
         })
+}
+
+/// Creates the stage directory and its `home` and `root` mount points, each reachable by
+/// every tool user (0755) whatever the daemon's umask, since bwrap, running as the tool's
+/// user, reads the staged binds from there.
+fn create_stage_dir(stage_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let missing: Vec<&Path> = stage_dir
+        .ancestors()
+        .take_while(|dir| !dir.exists())
+        .collect();
+    for dir in [stage_dir.join("home"), stage_dir.join("root")] {
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            action: "creating",
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let created = missing
+        .into_iter()
+        .map(Path::to_path_buf)
+        .chain([stage_dir.join("home"), stage_dir.join("root")]);
+    for dir in created {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| Error::Io {
+                action: "setting permissions of",
+                path: dir.clone(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// `path` made absolute, with symlinks resolved when it exists.

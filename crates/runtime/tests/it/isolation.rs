@@ -37,10 +37,18 @@ echo "home=$HOME data=$TOOL_DATA_DIR pwd=$(pwd)"
 touch "$HOME/written" && echo home=writable
 grep -E '^(CapEff|CapPrm|NoNewPrivs)' /proc/self/status
 echo "pid1=$(cat /proc/1/comm) shell-pid=$$"
+echo "group=$(id -gn) hostname=$(cat /proc/sys/kernel/hostname)"
+test "$(readlink /proc/self/ns/ipc)" = "{host_ipc}" && echo ipc=host || echo ipc=own
+sh -c 'sleep 0.1 & exit 0'
+sleep 0.5
+echo "zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)"
 "#,
         other = other_home.display(),
         data = data_dir,
         marker = host_tmp_marker.path().display(),
+        host_ipc = std::fs::read_link("/proc/self/ns/ipc")
+            .expect("host ipc namespace")
+            .display(),
     );
     let spec = fixture.spec("mytool", TOOL_UID, "checks", 0, &script);
     let mut handle = fixture
@@ -76,7 +84,10 @@ echo "pid1=$(cat /proc/1/comm) shell-pid=$$"
          CapPrm:\t0000000000000000\n\
          CapEff:\t0000000000000000\n\
          NoNewPrivs:\t1\n\
-         pid1=init shell-pid=2\n",
+         pid1=init shell-pid=2\n\
+         group=tools.mytool hostname=mytool-checks-0\n\
+         ipc=own\n\
+         zombies=0\n",
         "stderr: {}",
         fixture.stderr_of(&spec)
     );
