@@ -212,10 +212,10 @@ impl ApiClient {
         let response = self.send(self.http.get(&url), &url, "API").await?;
         let status = response.status().as_u16();
         let body = self.read_body(response, &url).await?;
-        if status == 200 || status == 503 {
-            if let Ok(health) = serde_json::from_slice::<Health>(&body) {
-                return Ok(health);
-            }
+        if (status == 200 || status == 503)
+            && let Ok(health) = serde_json::from_slice::<Health>(&body)
+        {
+            return Ok(health);
         }
         let reply: Reply<Health> = decode_reply(status, &body, &url, "API")?;
         Ok(reply.body)

@@ -1,0 +1,131 @@
+//! Command-line arguments in two steps, as ripgrep and cargo do: clap fills [`LowArgs`]
+//! (raw flags), then [`Args::from_low`] validates them once into the typed [`Args`].
+
+use std::ffi::OsString;
+
+use api_client::discovery::Overrides;
+use clap::{Parser, Subcommand};
+
+/// Raw flags, exactly as given.
+#[derive(Debug, Parser)]
+#[command(
+    name = "toolforge",
+    version,
+    about = "Manage a Toolforge tool: its jobs, envvars, builds and components",
+    long_about = "Manage a Toolforge tool: its jobs, envvars, builds and components.\n\n\
+        The API, the tool and its credentials are found as the official clients find them: \
+        ~/.toolforge.yaml (api_gateway.url) or TOOL_TOOLFORGE_API_URL, and the kubeconfig \
+        ($KUBECONFIG or ~/.kube/config)."
+)]
+pub struct LowArgs {
+    /// Act on TOOL instead of the tool of the kubeconfig's namespace.
+    #[arg(long, global = true, value_name = "TOOL")]
+    pub tool: Option<String>,
+    /// Use the API gateway at URL (wins over TOOL_TOOLFORGE_API_URL and the config files).
+    #[arg(long, global = true, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Show errors with their whole chain of causes.
+    #[arg(short, long, global = true, env = "TOOLFORGE_DEBUG")]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: LowCommand,
+}
+
+/// The sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum LowCommand {
+    /// Show the API URL, the tool and the credentials found, and the gateway's health.
+    Whoami,
+    /// Manage jobs (not available yet in this build).
+    Jobs(Passthrough),
+    /// Manage environment variables (not available yet in this build).
+    Envvars(Passthrough),
+    /// Build container images (not available yet in this build).
+    Build(Passthrough),
+    /// Manage the tool's webservice (not available yet in this build).
+    Webservice(Passthrough),
+    /// Manage components and deployments (not available yet in this build).
+    Components(Passthrough),
+}
+
+/// The arguments of a command group that is not implemented yet, accepted as they come.
+#[derive(Debug, clap::Args)]
+pub struct Passthrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<OsString>,
+}
+
+/// Validated arguments.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// `--tool` and `--api-url`.
+    pub overrides: Overrides,
+    /// `-d/--debug`.
+    pub debug: bool,
+    /// What to do.
+    pub command: Command,
+}
+
+/// A validated sub-command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `toolforge whoami`.
+    Whoami,
+    /// A command group of a later issue; the name as typed (`jobs`, `envvars`, …).
+    NotAvailable(&'static str),
+}
+
+/// Why arguments were refused after clap accepted them.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ArgsError {
+    /// `--tool ''` or a name with a `/`, which would change the request paths.
+    InvalidTool(String),
+    /// `--api-url ''`.
+    EmptyApiUrl,
+}
+
+impl std::fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgsError::InvalidTool(tool) => {
+                write!(
+                    f,
+                    "--tool '{tool}' is not a tool name (empty, or it holds a '/')"
+                )
+            }
+            ArgsError::EmptyApiUrl => f.write_str("--api-url must not be empty"),
+        }
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
+impl Args {
+    /// Validates `low`.
+    pub fn from_low(low: LowArgs) -> Result<Args, ArgsError> {
+        if let Some(tool) = &low.tool
+            && (tool.is_empty() || tool.contains('/'))
+        {
+            return Err(ArgsError::InvalidTool(tool.clone()));
+        }
+        if low.api_url.as_deref() == Some("") {
+            return Err(ArgsError::EmptyApiUrl);
+        }
+        let command = match low.command {
+            LowCommand::Whoami => Command::Whoami,
+            LowCommand::Jobs(_) => Command::NotAvailable("jobs"),
+            LowCommand::Envvars(_) => Command::NotAvailable("envvars"),
+            LowCommand::Build(_) => Command::NotAvailable("build"),
+            LowCommand::Webservice(_) => Command::NotAvailable("webservice"),
+            LowCommand::Components(_) => Command::NotAvailable("components"),
+        };
+        Ok(Args {
+            overrides: Overrides {
+                tool: low.tool,
+                api_url: low.api_url,
+            },
+            debug: low.debug,
+            command,
+        })
+    }
+}
