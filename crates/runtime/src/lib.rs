@@ -22,6 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::process::{ChildStderr, ChildStdout};
@@ -325,9 +326,13 @@ impl Isolation {
     }
 }
 
+/// A boxed future, so that [`Runtime`] can be used as `dyn Runtime`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// What the jobs service needs from a place that runs workloads.
 ///
 /// Implemented by [`local::LocalRuntime`]; a Kubernetes runtime maps the same calls to pods.
+/// Object safe: the jobs service can hold an `Arc<dyn Runtime>`.
 pub trait Runtime: Send + Sync {
     /// How strongly workloads are isolated.
     fn isolation(&self) -> Isolation;
@@ -336,15 +341,12 @@ pub trait Runtime: Send + Sync {
     fn limits_enforced(&self) -> bool;
 
     /// Starts a workload; returns once its init runs.
-    fn start(&self, spec: WorkloadSpec) -> impl Future<Output = Result<WorkloadHandle>> + Send;
+    fn start(&self, spec: WorkloadSpec) -> BoxFuture<'_, Result<WorkloadHandle>>;
 
     /// Asks the workload to stop (SIGTERM to its init, which forwards it), kills whatever
-    /// is left after `grace`, and returns how it ended.
-    fn stop(
-        &self,
-        id: &WorkloadId,
-        grace: Duration,
-    ) -> impl Future<Output = Result<ExitStatus>> + Send;
+    /// is left after `grace`, and returns how it ended once everything it held is released.
+    fn stop<'a>(&'a self, id: &'a WorkloadId, grace: Duration)
+    -> BoxFuture<'a, Result<ExitStatus>>;
 
     /// The state of a managed workload.
     fn watch(&self, id: &WorkloadId) -> Result<watch::Receiver<WorkloadState>>;
@@ -353,13 +355,13 @@ pub trait Runtime: Send + Sync {
     fn events(&self) -> tokio::sync::broadcast::Receiver<WorkloadEvent>;
 
     /// Every workload that runs, including ones a previous daemon started.
-    fn list(&self) -> impl Future<Output = Result<Vec<WorkloadInfo>>> + Send;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<WorkloadInfo>>>;
 
     /// Starts watching a workload a previous daemon started (found by [`Runtime::list`]).
-    fn adopt(
-        &self,
-        id: &WorkloadId,
-    ) -> impl Future<Output = Result<watch::Receiver<WorkloadState>>> + Send;
+    fn adopt<'a>(
+        &'a self,
+        id: &'a WorkloadId,
+    ) -> BoxFuture<'a, Result<watch::Receiver<WorkloadState>>>;
 
     /// Current resource use of a workload.
     fn usage(&self, id: &WorkloadId) -> Result<Usage>;
@@ -367,7 +369,13 @@ pub trait Runtime: Send + Sync {
 
 #[cfg(test)]
 mod tests {
-    use crate::{ExitStatus, WorkloadId};
+    use crate::{ExitStatus, Runtime, WorkloadId};
+
+    #[test]
+    fn the_runtime_trait_can_be_used_as_a_trait_object() {
+        fn takes(_: Option<&dyn Runtime>) {}
+        takes(None::<&crate::local::LocalRuntime>.map(|r| r as &dyn Runtime));
+    }
 
     #[test]
     fn names_that_could_escape_a_path_are_refused() {

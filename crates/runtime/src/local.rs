@@ -40,7 +40,7 @@ use crate::images::ImageCatalog;
 use crate::network::{self, Attachment, JobNetwork};
 use crate::sandbox::{self, SandboxPlan};
 use crate::{
-    Error, ExitStatus, Isolation, Result, Runtime, Usage, WorkloadEvent, WorkloadHandle,
+    BoxFuture, Error, ExitStatus, Isolation, Result, Runtime, Usage, WorkloadEvent, WorkloadHandle,
     WorkloadId, WorkloadInfo, WorkloadSpec, WorkloadState,
 };
 
@@ -251,38 +251,44 @@ impl Runtime for LocalRuntime {
         self.inner.cgroups.is_some()
     }
 
-    async fn start(&self, spec: WorkloadSpec) -> Result<WorkloadHandle> {
-        start(&self.inner, spec).await
+    fn start(&self, spec: WorkloadSpec) -> BoxFuture<'_, Result<WorkloadHandle>> {
+        Box::pin(start(&self.inner, spec))
     }
 
-    async fn stop(&self, id: &WorkloadId, grace: Duration) -> Result<ExitStatus> {
-        let mut state = match self.watch(id) {
-            Ok(state) => state,
-            Err(Error::NotFound(_)) => self.adopt(id).await?,
-            Err(err) => return Err(err),
-        };
-        let (init_pid, process_group) = {
-            let workloads = self.inner.lock();
-            let managed = workloads.get(id);
-            (
-                managed.and_then(|m| m.init_pid),
-                managed.is_some_and(|m| m.process_group),
-            )
-        };
-        self.inner
-            .signal(id, init_pid, process_group, Signal::SIGTERM);
-        if let Some(status) = wait_exited(&mut state, grace).await {
-            return Ok(status);
-        }
-        tracing::info!(workload = %id, "still running after the grace period; killing it");
-        self.inner
-            .signal(id, init_pid, process_group, Signal::SIGKILL);
-        if let Some(cgroups) = &self.inner.cgroups {
-            cgroups.kill_all(id, KILL_TIMEOUT).await;
-        }
-        wait_exited(&mut state, KILL_TIMEOUT)
-            .await
-            .ok_or_else(|| Error::StopFailed(id.clone()))
+    fn stop<'a>(
+        &'a self,
+        id: &'a WorkloadId,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<ExitStatus>> {
+        Box::pin(async move {
+            let mut state = match self.watch(id) {
+                Ok(state) => state,
+                Err(Error::NotFound(_)) => self.adopt(id).await?,
+                Err(err) => return Err(err),
+            };
+            let (init_pid, process_group) = {
+                let workloads = self.inner.lock();
+                let managed = workloads.get(id);
+                (
+                    managed.and_then(|m| m.init_pid),
+                    managed.is_some_and(|m| m.process_group),
+                )
+            };
+            self.inner
+                .signal(id, init_pid, process_group, Signal::SIGTERM);
+            if let Some(status) = wait_exited(&mut state, grace).await {
+                return Ok(status);
+            }
+            tracing::info!(workload = %id, "still running after the grace period; killing it");
+            self.inner
+                .signal(id, init_pid, process_group, Signal::SIGKILL);
+            if let Some(cgroups) = &self.inner.cgroups {
+                cgroups.kill_all(id, KILL_TIMEOUT).await;
+            }
+            wait_exited(&mut state, KILL_TIMEOUT)
+                .await
+                .ok_or_else(|| Error::StopFailed(id.clone()))
+        })
     }
 
     fn watch(&self, id: &WorkloadId) -> Result<watch::Receiver<WorkloadState>> {
@@ -297,95 +303,102 @@ impl Runtime for LocalRuntime {
         self.inner.events.subscribe()
     }
 
-    async fn list(&self) -> Result<Vec<WorkloadInfo>> {
-        let mut ids: Vec<WorkloadId> = self
-            .inner
-            .cgroups
-            .as_ref()
-            .map(Cgroups::list)
-            .unwrap_or_default();
-        ids.extend(self.inner.lock().keys().cloned());
-        ids.sort();
-        ids.dedup();
-        let mut infos = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (managed, known_address) = {
-                let workloads = self.inner.lock();
-                let managed = workloads.get(&id);
-                (
-                    managed.is_some(),
-                    managed.and_then(|m| m.attachment.as_ref().map(|a| a.address)),
-                )
-            };
-            let address = match known_address {
-                Some(address) => Some(address),
-                None if self.inner.network => {
-                    let (netns, veth) = self.inner.network_names(&id);
-                    network::find(&netns, &veth).await.map(|a| a.address)
-                }
-                None => None,
-            };
-            let pids = self
+    fn list(&self) -> BoxFuture<'_, Result<Vec<WorkloadInfo>>> {
+        Box::pin(async move {
+            let mut ids: Vec<WorkloadId> = self
                 .inner
                 .cgroups
                 .as_ref()
-                .map(|c| c.pids(&id))
+                .map(Cgroups::list)
                 .unwrap_or_default();
-            infos.push(WorkloadInfo {
-                id,
-                pids,
-                address,
-                managed,
-            });
-        }
-        Ok(infos)
+            ids.extend(self.inner.lock().keys().cloned());
+            ids.sort();
+            ids.dedup();
+            let mut infos = Vec::with_capacity(ids.len());
+            for id in ids {
+                let (managed, known_address) = {
+                    let workloads = self.inner.lock();
+                    let managed = workloads.get(&id);
+                    (
+                        managed.is_some(),
+                        managed.and_then(|m| m.attachment.as_ref().map(|a| a.address)),
+                    )
+                };
+                let address = match known_address {
+                    Some(address) => Some(address),
+                    None if self.inner.network => {
+                        let (netns, veth) = self.inner.network_names(&id);
+                        network::find(&netns, &veth).await.map(|a| a.address)
+                    }
+                    None => None,
+                };
+                let pids = self
+                    .inner
+                    .cgroups
+                    .as_ref()
+                    .map(|c| c.pids(&id))
+                    .unwrap_or_default();
+                infos.push(WorkloadInfo {
+                    id,
+                    pids,
+                    address,
+                    managed,
+                });
+            }
+            Ok(infos)
+        })
     }
 
-    async fn adopt(&self, id: &WorkloadId) -> Result<watch::Receiver<WorkloadState>> {
-        if let Ok(state) = self.watch(id) {
-            return Ok(state);
-        }
-        let cgroups = self
-            .inner
-            .cgroups
-            .as_ref()
-            .ok_or_else(|| Error::NotFound(id.clone()))?;
-        if !cgroups.exists(id) {
-            return Err(Error::NotFound(id.clone()));
-        }
-        let init_pid = cgroups
-            .pids(id)
-            .into_iter()
-            .find(|pid| is_namespace_init(*pid));
-        let attachment = if self.inner.network {
-            let (netns, veth) = self.inner.network_names(id);
-            network::find(&netns, &veth).await
-        } else {
-            None
-        };
-        let (state, receiver) = watch::channel(WorkloadState::Running);
-        {
-            let mut workloads = self.inner.lock();
-            if let Some(managed) = workloads.get(id) {
-                return Ok(managed.state.subscribe());
+    fn adopt<'a>(
+        &'a self,
+        id: &'a WorkloadId,
+    ) -> BoxFuture<'a, Result<watch::Receiver<WorkloadState>>> {
+        Box::pin(async move {
+            if let Ok(state) = self.watch(id) {
+                return Ok(state);
             }
-            workloads.insert(
-                id.clone(),
-                Managed {
-                    state,
-                    init_pid,
-                    process_group: false,
-                    attachment,
-                },
-            );
-        }
-        tracing::info!(workload = %id, ?init_pid, "adopted a workload started before this daemon");
-        let inner = Arc::clone(&self.inner);
-        let id = id.clone();
-        self.inner
-            .tasks
-            .spawn(async move { watch_adopted(inner, id).await });
-        Ok(receiver)
+            let cgroups = self
+                .inner
+                .cgroups
+                .as_ref()
+                .ok_or_else(|| Error::NotFound(id.clone()))?;
+            if !cgroups.exists(id) {
+                return Err(Error::NotFound(id.clone()));
+            }
+            let init_pid = cgroups
+                .pids(id)
+                .into_iter()
+                .find(|pid| is_namespace_init(*pid));
+            let attachment = if self.inner.network {
+                let (netns, veth) = self.inner.network_names(id);
+                network::find(&netns, &veth).await
+            } else {
+                None
+            };
+            let (state, receiver) = watch::channel(WorkloadState::Running);
+            {
+                let mut workloads = self.inner.lock();
+                if let Some(managed) = workloads.get(id) {
+                    return Ok(managed.state.subscribe());
+                }
+                workloads.insert(
+                    id.clone(),
+                    Managed {
+                        state,
+                        init_pid,
+                        process_group: false,
+                        attachment,
+                    },
+                );
+            }
+            tracing::info!(workload = %id, ?init_pid, "adopted a workload started before this daemon");
+            let inner = Arc::clone(&self.inner);
+            let id = id.clone();
+            self.inner
+                .tasks
+                .spawn(async move { watch_adopted(inner, id).await });
+            Ok(receiver)
+        })
     }
 
     fn usage(&self, id: &WorkloadId) -> Result<Usage> {

@@ -160,6 +160,9 @@ fn nat_rules(network: JobNetwork) -> [(&'static str, Vec<String>); 2] {
 }
 
 /// Creates the namespace `netns` and its veth pair `veth`, and claims an address.
+///
+/// The caller owns the id (it created the workload's cgroup), so a namespace of that name is
+/// a leftover of a daemon that died while releasing it, and is replaced.
 pub(crate) async fn attach(
     network: JobNetwork,
     nat: bool,
@@ -167,6 +170,10 @@ pub(crate) async fn attach(
     veth: &str,
     start: u64,
 ) -> Result<Attachment> {
+    if PathBuf::from("/run/netns").join(netns).exists() {
+        tracing::warn!(netns, "removing a leftover network namespace");
+        detach_names(netns, veth).await;
+    }
     ip(&["netns", "add", netns]).await?;
     let res = configure(network, nat, netns, veth, start).await;
     if res.is_err() {
