@@ -62,6 +62,7 @@ pub struct DaemonOptions {
     env: Vec<(OsString, OsString)>,
     data_dir: Option<PathBuf>,
     homes_dir: Option<PathBuf>,
+    run_as: Option<(u32, u32)>,
 }
 
 impl DaemonOptions {
@@ -88,6 +89,13 @@ impl DaemonOptions {
     /// Passes `--homes-dir dir` (default `<data-dir>/project`).
     pub fn homes_dir(mut self, dir: impl Into<PathBuf>) -> DaemonOptions {
         self.homes_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs the daemon as `uid`/`gid` (the caller must be root, and the binary and the
+    /// data directory must be usable by that user).
+    pub fn run_as(mut self, uid: u32, gid: u32) -> DaemonOptions {
+        self.run_as = Some((uid, gid));
         self
     }
 
@@ -331,6 +339,10 @@ impl Daemon {
             .args(["--proxy-addr", "127.0.0.1:0"])
             .args(&self.options.args);
         remove_toolforge_env(&mut cmd);
+        if let Some((uid, gid)) = self.options.run_as {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
         cmd.envs(self.options.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -15,6 +15,8 @@ use std::time::Duration;
 use accounts::{Accounts, AccountsConfig, SystemClock};
 use anyhow::Context;
 use pki::CertificateAuthority;
+use runtime::{Isolation, Runtime};
+use runtime::local::{LocalRuntime, LocalRuntimeConfig};
 use store::Store;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
@@ -71,6 +73,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("while opening the store at {}", data.database().display()))?;
     restrict(&data.database(), 0o600)?;
 
+    let runtime = start_runtime(&config, &data).await?;
+    let job_network_host = runtime.job_network_host();
+
     let api_listener = bind(config.api_addr, "--api-addr").await?;
     let web_listener = bind(config.web_addr, "--web-addr").await?;
     let proxy_listener = bind(config.proxy_addr, "--proxy-addr").await?;
@@ -82,7 +87,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_public_api_url(api_addr));
 
-    let (server_cert, server_key) = server_certificate(&ca, &data.pki(), &public_api_url)?;
+    // Jobs reach the API at the job network's host address (design.md, "Inside a job"),
+    // so the gateway listens there too, on the same port, and its certificate names it.
+    let job_api_listener = match job_network_host {
+        Some(host) => {
+            let addr = SocketAddr::from((host, api_addr.port()));
+            match TcpListener::bind(addr).await {
+                Ok(listener) => Some(listener),
+                Err(err) => {
+                    tracing::warn!(%addr, error = %err, "cannot listen on the job network; jobs will not reach the API");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let extra_names: Vec<String> = job_network_host.iter().map(ToString::to_string).collect();
+    let (server_cert, server_key) =
+        server_certificate(&ca, &data.pki(), &public_api_url, &extra_names)?;
     let tls = api_server::tls::server_config(&server_cert, &server_key)
         .context("while configuring TLS for the API")?;
 
@@ -111,21 +133,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_listener = bind_admin_socket(&data.admin_socket())?;
 
     let facts = api_server::PlatformFacts {
-        isolation: "none".to_owned(),
-        limits: false,
+        isolation: runtime.isolation().as_str().to_owned(),
+        limits: runtime.limits_enforced(),
         mail: config.smtp_url.is_some(),
     };
-    if config.smtp_url.is_none() {
-        tracing::info!("no --smtp-url: no mail will be sent");
+    match &config.smtp_url {
+        Some(url) => tracing::info!(relay = %url, from = %config.mail_from, "mail goes through the SMTP relay"),
+        None => tracing::info!("no --smtp-url: no mail will be sent"),
     }
     let state = api_server::AppState::new(accounts.clone(), facts);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let api_router = api_server::router(state.clone());
+    if let Some(listener) = job_api_listener {
+        tracker.spawn(api_server::listener::serve_tls(
+            listener,
+            tls.clone(),
+            api_router.clone(),
+            cancel.clone(),
+            tracker.clone(),
+        ));
+    }
     tracker.spawn(api_server::listener::serve_tls(
         api_listener,
         tls,
-        api_server::router(state.clone()),
+        api_router,
         cancel.clone(),
         tracker.clone(),
     ));
@@ -173,10 +206,73 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("some tasks did not finish within {SHUTDOWN_DEADLINE:?}");
     }
+    runtime.shutdown().await;
     let _ = std::fs::remove_file(data.addresses());
     let _ = std::fs::remove_file(data.admin_socket());
     store.close().await;
     Ok(())
+}
+
+/// Probes what isolation this machine allows and says so when it is less than full.
+async fn start_runtime(config: &Config, data: &DataDir) -> anyhow::Result<Arc<LocalRuntime>> {
+    let catalog_path = data.root.join("images.yaml");
+    let images = tokio::task::spawn_blocking(move || runtime::images::ImageCatalog::load(&catalog_path))
+        .await
+        .context("while loading the image catalog")?
+        .context("while loading the image catalog")?;
+    let runtime = LocalRuntime::new(LocalRuntimeConfig {
+        hidden_paths: vec![data.root.clone()],
+        homes_dir: config.homes_dir.clone(),
+        images,
+        allow_unisolated: config.allow_unisolated_jobs,
+        job_nat: config.job_nat,
+        cgroup_parent: cgroup_parent(&data.root),
+        ..LocalRuntimeConfig::default()
+    })
+    .await
+    .context("while setting up the local runtime")?;
+    let isolation = runtime.isolation();
+    match isolation {
+        Isolation::Full => tracing::info!(
+            limits = runtime.limits_enforced(),
+            cgroups = runtime.cgroup_version().unwrap_or("none"),
+            "jobs run fully isolated"
+        ),
+        Isolation::Partial => tracing::warn!(
+            note = runtime.isolation_note().unwrap_or_default(),
+            limits = runtime.limits_enforced(),
+            "jobs are only partially isolated"
+        ),
+        Isolation::None if config.allow_unisolated_jobs => tracing::warn!(
+            note = runtime.isolation_note().unwrap_or_default(),
+            "jobs cannot be isolated on this machine and run unisolated (--allow-unisolated-jobs)"
+        ),
+        Isolation::None => tracing::warn!(
+            note = runtime.isolation_note().unwrap_or_default(),
+            "jobs cannot be isolated on this machine and will be refused; pass --allow-unisolated-jobs to run them anyway"
+        ),
+    }
+    if !runtime.limits_enforced() {
+        tracing::warn!("memory, cpu and pids limits are not enforced for jobs on this machine");
+    }
+    Ok(Arc::new(runtime))
+}
+
+/// The cgroup directory of this daemon's workloads: one per data directory, so daemons
+/// on the same machine (tests run several) never find each other's workloads.
+fn cgroup_parent(data_dir: &Path) -> String {
+    let digest = short_digest(data_dir.as_os_str().as_encoded_bytes());
+    format!("toolforge-{digest}")
+}
+
+fn short_digest(bytes: &[u8]) -> String {
+    // FNV-1a: a stable short name, not a security boundary.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", hash as u32)
 }
 
 fn print_first_start(
@@ -313,15 +409,19 @@ fn server_certificate(
     ca: &CertificateAuthority,
     pki_dir: &Path,
     public_api_url: &str,
+    extra_names: &[String],
 ) -> anyhow::Result<(String, String)> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if let Some(host) = url_host(public_api_url) {
-        if !names.contains(&host) {
-            names.push(host);
+    for name in url_host(public_api_url)
+        .into_iter()
+        .chain(extra_names.iter().cloned())
+    {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     let cert_path = pki_dir.join("server.crt");

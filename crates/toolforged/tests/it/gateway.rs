@@ -357,3 +357,48 @@ fn a_disabled_tool_is_refused_saying_so() {
     let res = get_as(&daemon, &user_creds(&daemon, "alice"), JOBS);
     assert_refused(&res, 403, "tool 'mytool' is disabled");
 }
+
+#[test]
+fn healthz_reports_full_isolation_and_limits_as_root() {
+    if !test_support::skip::is_root() {
+        return prerequisite_missing("healthz_reports_full_isolation_and_limits_as_root", "not root");
+    }
+    let daemon = daemon_with_tool();
+    let body = connect_with(&daemon, None).get("/healthz").unwrap().json();
+    assert_eq!(body["isolation"], "full", "{body}");
+    assert_eq!(body["limits"], true, "{body}");
+    assert_eq!(body["status"], "ok", "{body}");
+}
+
+#[test]
+fn without_root_healthz_reports_partial_isolation_and_limits_off() {
+    const TEST: &str = "without_root_healthz_reports_partial_isolation_and_limits_off";
+    if !test_support::skip::is_root() {
+        return prerequisite_missing(TEST, "not root, so no unprivileged user can be switched to");
+    }
+    let Ok(user) = std::env::var("TOOLFORGE_TEST_UNPRIV_USER") else {
+        return prerequisite_missing(TEST, "TOOLFORGE_TEST_UNPRIV_USER is not set (cargo xtask test creates the user)");
+    };
+    let account = nix::unistd::User::from_name(&user).unwrap().unwrap_or_else(|| panic!("user {user}"));
+    let (uid, gid) = (account.uid.as_raw(), account.gid.as_raw());
+    // The unprivileged user must be able to run the binary and own the data directory.
+    let scratch = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = scratch.path().join("toolforged");
+    std::fs::copy(crate::bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = scratch.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    nix::unistd::chown(&data, Some(account.uid), Some(account.gid)).unwrap();
+
+    let daemon = test_support::daemon::DaemonOptions::default()
+        .data_dir(&data)
+        .run_as(uid, gid)
+        .start(&bin);
+    let body = connect_with(&daemon, None).get("/healthz").unwrap().json();
+    assert_eq!(body["limits"], false, "{body}");
+    assert_ne!(body["isolation"], "full", "{body}");
+    let stderr = daemon.captured_stderr();
+    assert!(stderr.contains("limits are not enforced"), "{stderr}");
+}
