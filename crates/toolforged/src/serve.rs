@@ -15,8 +15,8 @@ use std::time::Duration;
 use accounts::{Accounts, AccountsConfig, SystemClock};
 use anyhow::Context;
 use pki::CertificateAuthority;
-use runtime::{Isolation, Runtime};
 use runtime::local::{LocalRuntime, LocalRuntimeConfig};
+use runtime::{Isolation, Runtime};
 use store::Store;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
@@ -138,7 +138,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mail: config.smtp_url.is_some(),
     };
     match &config.smtp_url {
-        Some(url) => tracing::info!(relay = %url, from = %config.mail_from, "mail goes through the SMTP relay"),
+        Some(url) => {
+            tracing::info!(relay = %url, from = %config.mail_from, "mail goes through the SMTP relay")
+        }
         None => tracing::info!("no --smtp-url: no mail will be sent"),
     }
     let state = api_server::AppState::new(accounts.clone(), facts);
@@ -216,10 +218,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Probes what isolation this machine allows and says so when it is less than full.
 async fn start_runtime(config: &Config, data: &DataDir) -> anyhow::Result<Arc<LocalRuntime>> {
     let catalog_path = data.root.join("images.yaml");
-    let images = tokio::task::spawn_blocking(move || runtime::images::ImageCatalog::load(&catalog_path))
-        .await
-        .context("while loading the image catalog")?
-        .context("while loading the image catalog")?;
+    let images =
+        tokio::task::spawn_blocking(move || runtime::images::ImageCatalog::load(&catalog_path))
+            .await
+            .context("while loading the image catalog")?
+            .context("while loading the image catalog")?;
     let runtime = LocalRuntime::new(LocalRuntimeConfig {
         hidden_paths: vec![data.root.clone()],
         homes_dir: config.homes_dir.clone(),

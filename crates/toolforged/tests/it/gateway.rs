@@ -318,7 +318,10 @@ fn healthz_openapi_and_metrics_need_no_credentials() {
     let validator = match test_support::clients::openapi_validator() {
         Ok(validator) => validator,
         Err(reason) => {
-            return prerequisite_missing("healthz_openapi_and_metrics_need_no_credentials", &reason);
+            return prerequisite_missing(
+                "healthz_openapi_and_metrics_need_no_credentials",
+                &reason,
+            );
         }
     };
     let dir = tempfile::tempdir().unwrap();
@@ -361,7 +364,10 @@ fn a_disabled_tool_is_refused_saying_so() {
 #[test]
 fn healthz_reports_full_isolation_and_limits_as_root() {
     if !test_support::skip::is_root() {
-        return prerequisite_missing("healthz_reports_full_isolation_and_limits_as_root", "not root");
+        return prerequisite_missing(
+            "healthz_reports_full_isolation_and_limits_as_root",
+            "not root",
+        );
     }
     let daemon = daemon_with_tool();
     let body = connect_with(&daemon, None).get("/healthz").unwrap().json();
@@ -377,9 +383,14 @@ fn without_root_healthz_reports_partial_isolation_and_limits_off() {
         return prerequisite_missing(TEST, "not root, so no unprivileged user can be switched to");
     }
     let Ok(user) = std::env::var("TOOLFORGE_TEST_UNPRIV_USER") else {
-        return prerequisite_missing(TEST, "TOOLFORGE_TEST_UNPRIV_USER is not set (cargo xtask test creates the user)");
+        return prerequisite_missing(
+            TEST,
+            "TOOLFORGE_TEST_UNPRIV_USER is not set (cargo xtask test creates the user)",
+        );
     };
-    let account = nix::unistd::User::from_name(&user).unwrap().unwrap_or_else(|| panic!("user {user}"));
+    let account = nix::unistd::User::from_name(&user)
+        .unwrap()
+        .unwrap_or_else(|| panic!("user {user}"));
     let (uid, gid) = (account.uid.as_raw(), account.gid.as_raw());
     // The unprivileged user must be able to run the binary and own the data directory.
     let scratch = tempfile::tempdir().unwrap();
