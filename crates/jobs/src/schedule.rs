@@ -1,0 +1,1 @@
+//! Cron schedules: parsing with the original's rules and `schedule_actual`.
