@@ -4,4 +4,6 @@
 //! No HTTP and no IO here: the API lives in `api-server`, storage in `store`, and running
 //! in `runtime`.
 
+pub mod quantity;
 pub mod schedule;
+pub mod spec;
