@@ -31,9 +31,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// A Toolforge service behind the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// `/jobs/v1`.
     Jobs,
+    /// `/envvars/v1`.
     Envvars,
+    /// `/builds/v1`.
     Builds,
+    /// `/components/v1`.
     Components,
 }
 

@@ -299,6 +299,49 @@ mod tests {
     }
 
     #[test]
+    fn the_home_files_are_read_and_xdg_config_home_comes_last() {
+        let home = tempfile::tempdir().unwrap();
+        let xdg = home.path().join("xdg");
+        std::fs::create_dir_all(home.path().join(".config")).unwrap();
+        std::fs::create_dir(&xdg).unwrap();
+        std::fs::write(
+            home.path().join(".toolforge.yaml"),
+            "api_gateway: {url: 'https://home'}\njobs: {timeout: 5}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".config/toolforge.yaml"),
+            "api_gateway: {url: 'https://dot-config'}\n",
+        )
+        .unwrap();
+        let env = Environment::default().with_var("HOME", home.path());
+        let config = Config::load(&env, "toolforge").unwrap();
+        assert_eq!(
+            config.get_str("api_gateway", "url").unwrap(),
+            Some("https://dot-config")
+        );
+        assert_eq!(config.get_seconds("jobs", "timeout").unwrap(), Some(5.0));
+
+        std::fs::write(
+            xdg.join("toolforge.yaml"),
+            "api_gateway: {url: 'https://xdg'}\n",
+        )
+        .unwrap();
+        let env = env.with_var("XDG_CONFIG_HOME", &xdg);
+        let config = Config::load(&env, "toolforge").unwrap();
+        assert_eq!(
+            config.get_str("api_gateway", "url").unwrap(),
+            Some("https://xdg")
+        );
+        assert_eq!(
+            config.origin("api_gateway"),
+            Some(xdg.join("toolforge.yaml").as_path())
+        );
+        let found: Vec<bool> = config.files().iter().map(|file| file.found).collect();
+        assert_eq!(found[2..], [true, true, true]);
+    }
+
+    #[test]
     fn an_unset_xdg_config_home_is_probed_literally() {
         let env = Environment::default().with_var("HOME", "/home/t");
         let paths = Config::candidate_paths(&env, "jobs-cli");

@@ -36,7 +36,10 @@ pub enum ApiUrlSource {
     /// `api_gateway.url` in this file.
     ConfigFile(PathBuf),
     /// Nothing named one; these files were probed.
-    Default { probed: Vec<PathBuf> },
+    Default {
+        /// The configuration files probed.
+        probed: Vec<PathBuf>,
+    },
 }
 
 impl fmt::Display for ApiUrlSource {

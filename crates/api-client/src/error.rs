@@ -32,25 +32,35 @@ pub enum Error {
     /// A configuration file exists but cannot be read.
     #[error("cannot read config file {}", path.display())]
     ConfigRead {
+        /// The file concerned.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// A configuration file is not valid YAML.
     #[error("Unable to parse config file {}", path.display())]
     ConfigSyntax {
+        /// The file concerned.
         path: PathBuf,
+        /// What the YAML parser said.
         #[source]
         source: serde_norway::Error,
     },
     /// A configuration file is valid YAML but not a mapping (an empty file is null).
     #[error("Unable to parse config file {}: it is not a YAML mapping", path.display())]
-    ConfigNotMapping { path: PathBuf },
+    ConfigNotMapping {
+        /// The file concerned.
+        path: PathBuf,
+    },
     /// A known key of a configuration file has the wrong type.
     #[error("{key} in config file {} is not {expected}", path.display())]
     ConfigValue {
+        /// The file concerned.
         path: PathBuf,
+        /// The key, as `section.key`.
         key: String,
+        /// What it should be.
         expected: &'static str,
     },
     /// There is no kubeconfig where it was looked for.
@@ -59,6 +69,7 @@ pub enum Error {
         path.display()
     )]
     KubeconfigNotFound {
+        /// The file concerned.
         path: PathBuf,
         /// Why that path: `$KUBECONFIG` or the default.
         looked_because: &'static str,
@@ -66,29 +77,39 @@ pub enum Error {
     /// The kubeconfig exists but cannot be read.
     #[error("cannot read kubeconfig {}", path.display())]
     KubeconfigRead {
+        /// The file concerned.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// The kubeconfig is not valid YAML.
     #[error("kubeconfig {} is not valid YAML", path.display())]
     KubeconfigSyntax {
+        /// The file concerned.
         path: PathBuf,
+        /// What the YAML parser said.
         #[source]
         source: serde_norway::Error,
     },
     /// A named entry or a required key is missing (the official wording, plus the file).
     #[error("Key {name} not found in {kind} section of config {}", path.display())]
     KubeconfigKeyNotFound {
+        /// The file concerned.
         path: PathBuf,
+        /// The section looked in (`contexts`, `clusters`, `users`, `context`, …).
         kind: String,
+        /// The name or key that is missing.
         name: String,
     },
     /// A field of the kubeconfig has the wrong type or content.
     #[error("{field} in kubeconfig {} is not {expected}", path.display())]
     KubeconfigField {
+        /// The file concerned.
         path: PathBuf,
+        /// The field, e.g. `contexts[toolforge].context`.
         field: String,
+        /// What it should be.
         expected: &'static str,
     },
     /// The kubeconfig's user has no usable credential (the official wording, plus where).
@@ -97,20 +118,31 @@ pub enum Error {
          contents) must be provided in the kubeconfig. Looked at user {user} in {}",
         path.display()
     )]
-    NoCredentials { path: PathBuf, user: String },
+    NoCredentials {
+        /// The kubeconfig.
+        path: PathBuf,
+        /// The kubeconfig user looked at.
+        user: String,
+    },
     /// A client certificate or key file named by the kubeconfig cannot be read.
     #[error("cannot read the {what} {} named by {field} in kubeconfig {}", path.display(), kubeconfig.display())]
     CredentialFile {
+        /// What it is (`client certificate`, `private key`, …).
         what: &'static str,
+        /// The file concerned.
         path: PathBuf,
+        /// The kubeconfig field that names it.
         field: &'static str,
+        /// The kubeconfig.
         kubeconfig: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// A certificate or key (file or inline data) holds no usable PEM.
     #[error("{origin} holds no PEM {what}")]
     BadPem {
+        /// What it is (`client certificate`, `private key`, …).
         what: &'static str,
         /// Where it came from, e.g. `client-key-data of user tf-x in /h/.kube/config`.
         origin: String,
@@ -118,15 +150,20 @@ pub enum Error {
     /// The CA bundle named by `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` cannot be read.
     #[error("cannot read the CA bundle {} named by {variable}", path.display())]
     CaBundleRead {
+        /// The file concerned.
         path: PathBuf,
+        /// `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE`.
         variable: &'static str,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// The CA bundle holds no certificate that rustls accepts.
     #[error("the CA bundle {} named by {variable} holds no usable certificate", path.display())]
     CaBundleEmpty {
+        /// The file concerned.
         path: PathBuf,
+        /// `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE`.
         variable: &'static str,
     },
     /// Neither a CA bundle, nor a kubeconfig CA, nor system roots are available.
@@ -137,7 +174,9 @@ pub enum Error {
         kubeconfig.display()
     )]
     NoTrustAnchors {
+        /// The kubeconfig.
         kubeconfig: PathBuf,
+        /// The current cluster.
         cluster: String,
     },
     /// rustls refused the TLS settings (e.g. a key that does not match the certificate).
@@ -146,25 +185,36 @@ pub enum Error {
     /// The API URL cannot be used.
     #[error("the API URL '{url}' ({origin}) is not a valid http or https URL")]
     InvalidApiUrl {
+        /// The URL requested.
         url: String,
         /// Where it came from, e.g. `TOOL_TOOLFORGE_API_URL`.
         origin: String,
     },
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
-    HttpClient(#[source] reqwest::Error),
+    HttpClient(
+        /** What the HTTP client said. */
+        #[source]
+        reqwest::Error,
+    ),
     /// HTTP 4xx: the user's mistake. `messages` holds the info and warnings to show too.
     #[error("{message}")]
     User {
+        /// The HTTP status.
         status: u16,
+        /// The error message, parsed from the body (api-contract.md §2.2).
         message: String,
+        /// The info and warnings to show before the error.
         messages: Messages,
     },
     /// HTTP 5xx other than 502/503. `messages` holds the info and warnings to show too.
     #[error("{message}")]
     Server {
+        /// The HTTP status.
         status: u16,
+        /// The error message, parsed from the body (api-contract.md §2.2).
         message: String,
+        /// The info and warnings to show before the error.
         messages: Messages,
     },
     /// A connection failure (refused, DNS, TLS handshake, connect timeout), or 502/503.
@@ -172,25 +222,33 @@ pub enum Error {
     ServiceDown {
         /// `jobs`, `envvars`, `build`, `components` (as the official clients say) or `API`.
         service: &'static str,
+        /// The URL requested.
         url: String,
         /// 502 or 503 when the server answered.
         status: Option<u16>,
+        /// The connection failure, when there was one.
         #[source]
         source: Option<reqwest::Error>,
     },
     /// The connection was made but no (complete) answer came within the timeout.
     #[error("no answer from {url} within {} s", timeout.as_secs())]
     ReadTimeout {
+        /// The URL requested.
         url: String,
+        /// The read timeout.
         timeout: Duration,
+        /// What the HTTP client said.
         #[source]
         source: reqwest::Error,
     },
     /// A successful answer that is not what the contract says (e.g. not a JSON object).
     #[error("invalid answer from {url} (HTTP {status})")]
     InvalidResponse {
+        /// The URL requested.
         url: String,
+        /// The HTTP status.
         status: u16,
+        /// What is wrong with it.
         #[source]
         source: ResponseProblem,
     },

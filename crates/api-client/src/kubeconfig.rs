@@ -65,10 +65,17 @@ pub struct Kubeconfig {
 #[derive(Debug, Clone)]
 pub enum Credentials {
     /// A client certificate and key in PEM files (paths resolved).
-    CertificateFiles { certificate: PathBuf, key: PathBuf },
+    CertificateFiles {
+        /// The client certificate file.
+        certificate: PathBuf,
+        /// The client private key file.
+        key: PathBuf,
+    },
     /// A client certificate and key given inline in the kubeconfig (decoded to PEM).
     CertificateData {
+        /// The client certificate, PEM.
         certificate_pem: Vec<u8>,
+        /// The client private key, PEM.
         key_pem: Secret<Vec<u8>>,
     },
     /// `Authorization: Bearer <token>`.

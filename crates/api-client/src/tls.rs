@@ -28,20 +28,25 @@ use crate::kubeconfig::{Credentials, Kubeconfig};
 pub enum ServerTrust {
     /// A PEM bundle (file or directory) named by an environment variable.
     Bundle {
+        /// The file concerned.
         path: PathBuf,
         /// `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE`.
         variable: &'static str,
     },
     /// The current cluster's `certificate-authority-data`.
     KubeconfigCa {
+        /// The kubeconfig.
         kubeconfig: PathBuf,
+        /// The current cluster.
         cluster: String,
+        /// The CA certificates, PEM.
         pem: Vec<u8>,
     },
     /// The system's root certificates.
     SystemRoots {
         /// For the error message when there are none.
         kubeconfig: PathBuf,
+        /// The current cluster.
         cluster: String,
     },
 }

@@ -19,13 +19,24 @@ use clap::{Parser, Subcommand};
 )]
 pub struct LowArgs {
     /// Act on TOOL instead of the tool of the kubeconfig's namespace.
+    // No `env` on `--tool` and `--api-url`: the official clients read no variable for the
+    // tool, and `TOOL_TOOLFORGE_API_URL` is read by discovery, which must see it even when
+    // empty (clap treats an empty variable as unset).
     #[arg(long, global = true, value_name = "TOOL")]
     pub tool: Option<String>,
     /// Use the API gateway at URL (wins over TOOL_TOOLFORGE_API_URL and the config files).
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
-    /// Show errors with their whole chain of causes.
-    #[arg(short, long, global = true, env = "TOOLFORGE_DEBUG")]
+    /// Show errors with their whole chain of causes, and what the command was doing.
+    // `TOOLFORGE_DEBUG=1` turns it on, as for the official jobs client; `0`, `false`, `no`,
+    // `off` and an empty value do not.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TOOLFORGE_DEBUG",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub debug: bool,
     #[command(subcommand)]
     pub command: LowCommand,

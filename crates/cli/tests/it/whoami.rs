@@ -176,16 +176,25 @@ fn an_unreachable_gateway_is_exit_status_2_with_the_connection_error() {
             "ERROR: Please report this issue to the Toolforge admins if it persists: https://w.wiki/6Zuu"
         )
     );
-    // With --debug, what the command was doing comes first.
-    let ran = run(&mut as_mytool(
-        &daemon,
-        &["-d", "whoami", "--api-url", &url],
-    ));
-    assert_eq!(ran.code, Some(2), "{ran:?}");
+    // With --debug (or TOOLFORGE_DEBUG=1), what the command was doing comes first.
+    let debug_flag = as_mytool(&daemon, &["-d", "whoami", "--api-url", &url]);
+    let mut debug_env = as_mytool(&daemon, &["whoami", "--api-url", &url]);
+    debug_env.env("TOOLFORGE_DEBUG", "1");
+    for mut cmd in [debug_flag, debug_env] {
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, Some(2), "{ran:?}");
+        assert!(
+            ran.stderr.starts_with(&format!(
+                "ERROR: while asking {url} for its health: The API service seems to be down"
+            )),
+            "{}",
+            ran.stderr
+        );
+    }
+    let mut not_debug = as_mytool(&daemon, &["whoami", "--api-url", &url]);
+    let ran = run(not_debug.env("TOOLFORGE_DEBUG", "0"));
     assert!(
-        ran.stderr.starts_with(&format!(
-            "ERROR: while asking {url} for its health: The API service seems to be down"
-        )),
+        ran.stderr.starts_with("ERROR: The API service"),
         "{}",
         ran.stderr
     );
