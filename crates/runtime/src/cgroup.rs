@@ -349,6 +349,14 @@ impl Cgroups {
         Ok(())
     }
 
+    /// Removes the parent directories if no workload is left under them.
+    pub(crate) fn remove_parent_if_empty(&self) {
+        for base in self.base_dirs() {
+            // Fails, as it should, while any tool directory remains.
+            let _ = fs::remove_dir(base);
+        }
+    }
+
     /// Best-effort removal after a failed start.
     fn remove_dirs(&self, id: &WorkloadId) {
         for dir in self.dirs(id) {

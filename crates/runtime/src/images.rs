@@ -113,11 +113,17 @@ struct VersionCheck {
 }
 
 impl ImageCatalog {
-    /// The built-in catalog, checked against this machine.
+    /// The built-in catalog, checked against this machine once per process (the checks run
+    /// `node --version` and the like, so the first call blocks briefly).
     pub fn builtin() -> ImageCatalog {
-        // The built-in text is part of the binary and covered by a test.
-        ImageCatalog::parse(DEFAULT_CATALOG, Path::new("<built-in>"))
-            .expect("the built-in image catalog parses")
+        static BUILTIN: std::sync::OnceLock<ImageCatalog> = std::sync::OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                // The built-in text is part of the binary and covered by a test.
+                ImageCatalog::parse(DEFAULT_CATALOG, Path::new("<built-in>"))
+                    .expect("the built-in image catalog parses")
+            })
+            .clone()
     }
 
     /// Reads the catalog at `path`, or the built-in one when the file does not exist.

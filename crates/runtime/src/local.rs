@@ -239,6 +239,11 @@ impl Drop for LocalRuntime {
     fn drop(&mut self) {
         self.inner.cancel.cancel();
         self.inner.tasks.close();
+        // `new` creates the cgroup parent; leave nothing behind when no workload is left
+        // (a running workload keeps it, for the next daemon to find).
+        if let Some(cgroups) = &self.inner.cgroups {
+            cgroups.remove_parent_if_empty();
+        }
     }
 }
 
@@ -446,8 +451,9 @@ impl Inner {
         }
     }
 
-    /// Kills what is left of a workload, removes its cgroup and network namespace.
-    async fn release(&self, id: &WorkloadId, attachment: Option<&Attachment>) {
+    /// Kills what is left of a workload, removes its cgroup and network namespace (found by
+    /// name, so one whose address could not be read after a restart goes too).
+    async fn release(&self, id: &WorkloadId) {
         if let Some(cgroups) = &self.cgroups {
             if !cgroups.kill_all(id, KILL_TIMEOUT).await {
                 tracing::error!(workload = %id, "processes survived SIGKILL; its cgroup stays");
@@ -455,8 +461,9 @@ impl Inner {
                 tracing::error!(workload = %id, error = %err, "could not remove the workload's cgroup");
             }
         }
-        if let Some(attachment) = attachment {
-            network::detach(attachment).await;
+        if self.network {
+            let (netns, veth) = self.network_names(id);
+            network::remove(&netns, &veth).await;
         }
     }
 
@@ -470,8 +477,7 @@ impl Inner {
         };
         // Released before the entry goes, so a start with the same id after the exit
         // finds neither the cgroup nor the network namespace.
-        let attachment = self.lock().get(id).and_then(|m| m.attachment.clone());
-        self.release(id, attachment.as_ref()).await;
+        self.release(id).await;
         let managed = self.lock().remove(id);
         tracing::info!(workload = %id, ?status, "workload ended");
         if let Some(managed) = managed {
@@ -589,7 +595,7 @@ async fn launch(inner: &Inner, spec: &WorkloadSpec, root: &Path) -> Result<Launc
         {
             Ok(attachment) => Some(attachment),
             Err(err) => {
-                inner.release(id, None).await;
+                inner.release(id).await;
                 return Err(err);
             }
         }
@@ -604,7 +610,7 @@ async fn launch(inner: &Inner, spec: &WorkloadSpec, root: &Path) -> Result<Launc
             port,
         }),
         Err(err) => {
-            inner.release(id, attachment.as_ref()).await;
+            inner.release(id).await;
             Err(err)
         }
     }
@@ -655,10 +661,20 @@ async fn spawn(
     if let Some(port) = port {
         env.insert("PORT".to_owned(), port.to_string());
     }
+    // Unisolated jobs have no `/data/project/<tool>`: their file logs go to the same files
+    // through the host path of the home.
+    let log_path = |path: &Option<String>| -> Option<String> {
+        let path = path.as_deref()?;
+        let inside = Path::new(PROJECT_DIR).join(id.tool());
+        match Path::new(path).strip_prefix(&inside) {
+            Ok(rest) if !isolated => Some(spec.tool_home.join(rest).display().to_string()),
+            _ => Some(path.to_owned()),
+        }
+    };
     let script = sandbox::shell_script(
         &spec.command,
-        spec.stdout_file.as_deref(),
-        spec.stderr_file.as_deref(),
+        log_path(&spec.stdout_file).as_deref(),
+        log_path(&spec.stderr_file).as_deref(),
     );
 
     let mut setup = ChildSetup {

@@ -170,14 +170,14 @@ pub(crate) async fn attach(
     veth: &str,
     start: u64,
 ) -> Result<Attachment> {
-    if PathBuf::from("/run/netns").join(netns).exists() {
+    if exists(netns) {
         tracing::warn!(netns, "removing a leftover network namespace");
-        detach_names(netns, veth).await;
+        remove(netns, veth).await;
     }
     ip(&["netns", "add", netns]).await?;
     let res = configure(network, nat, netns, veth, start).await;
     if res.is_err() {
-        detach_names(netns, veth).await;
+        remove(netns, veth).await;
     }
     res
 }
@@ -224,8 +224,7 @@ async fn configure(
 
 /// Finds an existing namespace's attachment (after a daemon restart).
 pub(crate) async fn find(netns: &str, veth: &str) -> Option<Attachment> {
-    let path = PathBuf::from("/run/netns").join(netns);
-    if !path.exists() {
+    if !exists(netns) {
         return None;
     }
     let output = Command::new("ip")
@@ -249,12 +248,16 @@ pub(crate) async fn find(netns: &str, veth: &str) -> Option<Attachment> {
     })
 }
 
-/// Removes the namespace and the veth pair (the route goes with the link).
-pub(crate) async fn detach(attachment: &Attachment) {
-    detach_names(&attachment.netns, &attachment.veth).await;
+/// Whether the namespace `netns` exists.
+pub(crate) fn exists(netns: &str) -> bool {
+    PathBuf::from("/run/netns").join(netns).exists()
 }
 
-async fn detach_names(netns: &str, veth: &str) {
+/// Removes the namespace and the veth pair (the route goes with the link), if they exist.
+pub(crate) async fn remove(netns: &str, veth: &str) {
+    if !exists(netns) {
+        return;
+    }
     if let Err(err) = ip(&["link", "del", veth]).await {
         tracing::debug!(veth, error = %err, "veth already gone");
     }

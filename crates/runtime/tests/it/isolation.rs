@@ -281,7 +281,8 @@ async fn without_isolation_workloads_are_refused_unless_explicitly_allowed() {
         0,
         "echo \"uid=$(id -u) home=$HOME\"; exit 4",
     );
-    spec.stdout_file = Some(spec.tool_home.join("plain-0.out").display().to_string());
+    // As the jobs service writes it: the path inside a job, mapped to the home here.
+    spec.stdout_file = Some("/data/project/mytool/plain-0.out".to_owned());
     spec.stderr_file = None;
     let mut handle = runtime
         .start(spec.clone())
