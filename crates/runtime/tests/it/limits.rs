@@ -146,10 +146,12 @@ async fn a_cpu_bound_loop_under_a_fifth_of_a_cpu_uses_about_twenty_percent_of_a_
     // A measurement window, not synchronisation: cpu use is a rate.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = runtime.usage(&id).expect("usage");
+    // Wide bounds: the quota caps it at 20 %, and a busy machine (the whole suite runs in
+    // parallel on two cores) may give it less.
     let share =
         (after.cpu_time - before.cpu_time).as_secs_f64() / window_start.elapsed().as_secs_f64();
     assert!(
-        (0.1..=0.35).contains(&share),
+        (0.08..=0.35).contains(&share),
         "the loop used {:.0}% of a core",
         share * 100.0
     );
