@@ -17,6 +17,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::discovery::{ApiUrlSource, Discovery};
 use crate::error::{Error, ResponseProblem, Result};
 use crate::kubeconfig::Credentials;
@@ -27,6 +28,9 @@ pub use reqwest::Method;
 /// The timeout of the envvars, builds and components clients (the jobs client's is 60 s,
 /// `jobs.timeout` in the config).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The jobs client's timeout when the config has no `jobs.timeout`.
+pub const JOBS_DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A Toolforge service behind the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +113,31 @@ impl Default for ClientOptions {
             read_timeout: Some(DEFAULT_TIMEOUT),
             user_agent_name: "toolforge-cli".to_owned(),
         }
+    }
+}
+
+impl ClientOptions {
+    /// The options the official client of `service` uses: the jobs client's timeout is
+    /// `jobs.timeout` from the config (default 60 s), the others' 20 s (api-contract.md §1.8).
+    pub fn for_service(config: &Config, service: Service) -> Result<ClientOptions> {
+        let timeout = match service {
+            Service::Jobs => config
+                .get_seconds("jobs", "timeout")?
+                .map_or(JOBS_DEFAULT_TIMEOUT, Duration::from_secs_f64),
+            Service::Envvars | Service::Builds | Service::Components => DEFAULT_TIMEOUT,
+        };
+        Ok(ClientOptions {
+            connect_timeout: timeout,
+            read_timeout: Some(timeout),
+            ..ClientOptions::default()
+        })
+    }
+
+    /// These options without a read timeout, for streams that may stay quiet for long
+    /// (`logs --follow`); connecting still times out.
+    pub fn without_read_timeout(mut self) -> ClientOptions {
+        self.read_timeout = None;
+        self
     }
 }
 
@@ -239,18 +268,26 @@ impl ApiClient {
 
     async fn read_body(&self, response: reqwest::Response, url: &str) -> Result<Vec<u8>> {
         let status = response.status().as_u16();
-        match response.bytes().await {
-            Ok(bytes) => Ok(bytes.to_vec()),
-            Err(err) if err.is_timeout() => Err(Error::ReadTimeout {
+        response
+            .bytes()
+            .await
+            .map(|bytes| bytes.to_vec())
+            .map_err(|err| self.read_error(err, url, status))
+    }
+
+    /// A failure while reading an answer's body: a read timeout, or a broken body.
+    fn read_error(&self, err: reqwest::Error, url: &str, status: u16) -> Error {
+        if err.is_timeout() {
+            return Error::ReadTimeout {
                 url: url.to_owned(),
                 timeout: self.read_timeout.unwrap_or_default(),
                 source: err,
-            }),
-            Err(err) => Err(Error::InvalidResponse {
-                url: url.to_owned(),
-                status,
-                source: ResponseProblem::Body(err),
-            }),
+            };
+        }
+        Error::InvalidResponse {
+            url: url.to_owned(),
+            status,
+            source: ResponseProblem::Body(err),
         }
     }
 
@@ -328,6 +365,70 @@ impl ServiceClient {
         let body = self.client.read_body(response, &url).await?;
         decode_reply(status, &body, &url, down_name)
     }
+
+    /// `GET path`, answered line by line as the lines arrive (the logs endpoints send JSON
+    /// lines). An error status is mapped as for [`ServiceClient::request`]. For a followed
+    /// stream, build the client with [`ClientOptions::without_read_timeout`].
+    pub async fn get_lines(&self, path: &str) -> Result<Lines> {
+        let url = self.url(path);
+        let down_name = self.service.down_name();
+        let response = self
+            .client
+            .send(self.client.http.get(&url), &url, down_name)
+            .await?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            let body = self.client.read_body(response, &url).await?;
+            return Err(failure_error(status, &body, &url, down_name));
+        }
+        Ok(Lines {
+            client: self.client.clone(),
+            response: Some(response),
+            buffer: Vec::new(),
+            url,
+            status,
+        })
+    }
+}
+
+/// The lines of a streamed answer ([`ServiceClient::get_lines`]).
+#[derive(Debug)]
+pub struct Lines {
+    client: ApiClient,
+    /// `None` once the body has ended.
+    response: Option<reqwest::Response>,
+    buffer: Vec<u8>,
+    url: String,
+    status: u16,
+}
+
+impl Lines {
+    /// The next line, without its `\n` (or `\r\n`); `None` at the end of the body.
+    /// A last line without a newline is returned too.
+    pub async fn next_line(&mut self) -> Result<Option<String>> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|byte| *byte == b'\n') {
+                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            let Some(response) = self.response.as_mut() else {
+                if self.buffer.is_empty() {
+                    return Ok(None);
+                }
+                let rest = std::mem::take(&mut self.buffer);
+                return Ok(Some(String::from_utf8_lossy(&rest).into_owned()));
+            };
+            match response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => self.response = None,
+                Err(err) => return Err(self.client.read_error(err, &self.url, self.status)),
+            }
+        }
+    }
 }
 
 /// Maps a status and body to a [`Reply`] or the [`Error`] the contract says.
@@ -337,32 +438,8 @@ pub fn decode_reply<T: DeserializeOwned>(
     url: &str,
     down_name: &'static str,
 ) -> Result<Reply<T>> {
-    match status {
-        200..=299 => {}
-        502 | 503 => {
-            return Err(Error::ServiceDown {
-                service: down_name,
-                url: url.to_owned(),
-                status: Some(status),
-                source: None,
-            });
-        }
-        400..=499 => {
-            let (message, messages) = parse_error_body(&String::from_utf8_lossy(body));
-            return Err(Error::User {
-                status,
-                message,
-                messages,
-            });
-        }
-        _ => {
-            let (message, messages) = parse_error_body(&String::from_utf8_lossy(body));
-            return Err(Error::Server {
-                status,
-                message,
-                messages,
-            });
-        }
+    if !(200..=299).contains(&status) {
+        return Err(failure_error(status, body, url, down_name));
     }
     let invalid = |source| Error::InvalidResponse {
         url: url.to_owned(),
@@ -382,6 +459,34 @@ pub fn decode_reply<T: DeserializeOwned>(
     };
     let body = serde_json::from_value(value).map_err(|err| invalid(ResponseProblem::Shape(err)))?;
     Ok(Reply { body, messages })
+}
+
+/// The error that the failure `status` (not 2xx) stands for, with the message of `body`.
+fn failure_error(status: u16, body: &[u8], url: &str, down_name: &'static str) -> Error {
+    match status {
+        502 | 503 => Error::ServiceDown {
+            service: down_name,
+            url: url.to_owned(),
+            status: Some(status),
+            source: None,
+        },
+        400..=499 => {
+            let (message, messages) = parse_error_body(&String::from_utf8_lossy(body));
+            Error::User {
+                status,
+                message,
+                messages,
+            }
+        }
+        _ => {
+            let (message, messages) = parse_error_body(&String::from_utf8_lossy(body));
+            Error::Server {
+                status,
+                message,
+                messages,
+            }
+        }
+    }
 }
 
 /// The message and the context messages (info, warnings) of an error body (§2.2):

@@ -231,7 +231,7 @@ pub enum Error {
         source: Option<reqwest::Error>,
     },
     /// The connection was made but no (complete) answer came within the timeout.
-    #[error("no answer from {url} within {} s", timeout.as_secs())]
+    #[error("no answer from {url} within {timeout:?}")]
     ReadTimeout {
         /// The URL requested.
         url: String,

@@ -210,6 +210,9 @@ fn pki() -> Pki {
     }
 }
 
+/// A status for [`serve`] that means: accept the request and never answer.
+const NEVER_ANSWER: u16 = 0;
+
 /// What the test server saw of one request.
 #[derive(Debug, Default, Clone)]
 struct Seen {
@@ -268,6 +271,10 @@ async fn serve(pki: &Pki, responses: Vec<(u16, &'static str)>) -> (u16, Arc<Mute
                 head: String::from_utf8_lossy(&head).into_owned(),
                 client_certificate,
             });
+            if status == NEVER_ANSWER {
+                // Keep the connection open without answering, until the test ends.
+                std::future::pending::<()>().await;
+            }
             let response = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
@@ -510,5 +517,90 @@ fn service_endpoints_come_from_the_config() {
     assert_eq!(
         client.service(Service::Components).base_url(),
         "https://h:1//components/v1/tool/mytool"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_read_line_by_line() {
+    let pki = pki();
+    let (port, seen) = serve(
+        &pki,
+        vec![
+            (200, "{\"message\": \"a\"}\nb\r\n\nlast without newline"),
+            (404, r#"{"error": ["Job 'x' does not exist"]}"#),
+        ],
+    )
+    .await;
+    let found = discovery(
+        format!("https://localhost:{port}"),
+        inline_credentials(&pki),
+        Some(&pki.ca_pem),
+    );
+    let options = ClientOptions::default().without_read_timeout();
+    let client = ApiClient::new(&found, &options).unwrap();
+    let jobs = client.service(Service::Jobs);
+    let mut lines = jobs.get_lines("/jobs/x/logs?follow=false").await.unwrap();
+    let mut got = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        got.push(line);
+    }
+    assert_eq!(
+        got,
+        [r#"{"message": "a"}"#, "b", "", "last without newline"]
+    );
+    let err = jobs.get_lines("/jobs/x/logs").await.unwrap_err();
+    assert_eq!(err.to_string(), "Job 'x' does not exist");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen[0]
+            .head
+            .starts_with("GET /jobs/v1/tool/mytool/jobs/x/logs?follow=false HTTP/1.1\r\n"),
+        "{}",
+        seen[0].head
+    );
+}
+
+#[test]
+fn the_jobs_timeout_comes_from_the_config_and_the_others_are_20_seconds() {
+    let mut config = Config::default();
+    let jobs = ClientOptions::for_service(&config, Service::Jobs).unwrap();
+    assert_eq!(jobs.read_timeout, Some(std::time::Duration::from_secs(60)));
+    config
+        .merge_text("/c".as_ref(), "jobs: {timeout: 5}\n")
+        .unwrap();
+    let jobs = ClientOptions::for_service(&config, Service::Jobs).unwrap();
+    assert_eq!(jobs.connect_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(jobs.read_timeout, Some(std::time::Duration::from_secs(5)));
+    let envvars = ClientOptions::for_service(&config, Service::Envvars).unwrap();
+    assert_eq!(
+        envvars.read_timeout,
+        Some(std::time::Duration::from_secs(20))
+    );
+    assert_eq!(envvars.without_read_timeout().read_timeout, None);
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_but_never_answers_is_a_read_timeout_not_the_service_being_down() {
+    let pki = pki();
+    let (port, _seen) = serve(&pki, vec![(NEVER_ANSWER, "")]).await;
+    let found = discovery(
+        format!("https://localhost:{port}"),
+        inline_credentials(&pki),
+        Some(&pki.ca_pem),
+    );
+    let options = ClientOptions {
+        read_timeout: Some(std::time::Duration::from_millis(200)),
+        ..ClientOptions::default()
+    };
+    let client = ApiClient::new(&found, &options).unwrap();
+    let err = client
+        .service(Service::Jobs)
+        .get::<serde_json::Value>("/jobs/")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(
+        err.to_string(),
+        format!("no answer from https://localhost:{port}/jobs/v1/tool/mytool/jobs/ within 200ms")
     );
 }
