@@ -6,4 +6,6 @@
 
 pub mod quantity;
 pub mod schedule;
+pub mod pyrandom;
+pub mod scheduler;
 pub mod spec;

@@ -1,0 +1,593 @@
+//! The scheduler's pure core: which scheduled job to start, skip or kill, and when.
+//!
+//! No IO, no tasks and no clock: the caller owns one timer, sleeps until [`Scheduler::next_wakeup`],
+//! calls [`Scheduler::tick`] with the current time and carries out the returned [`Action`]s,
+//! then reports each run's end with [`Scheduler::run_finished`].
+//!
+//! The semantics are the original's (a Kubernetes CronJob made by jobs-api, reference §1.5/§1.6):
+//!
+//! - Runs fire at the schedule's `schedule_actual`, in UTC.
+//! - Concurrency is forbidden: a firing while a run (including its retries) is still going is
+//!   skipped and reported as [`SkipReason::Overlap`].
+//! - A firing handled more than [`STARTING_DEADLINE`] late (the daemon was down, or the tick came
+//!   late) is skipped and reported as [`SkipReason::Missed`]; when several firings were missed,
+//!   one [`Action::Skipped`] names the earliest and a firing still within the deadline starts.
+//! - `retry` N: a failed run is started again, up to N more attempts, right after the failure is
+//!   reported. Kubernetes waits 10 s, 20 s, ... between attempts; this core leaves pacing to
+//!   the caller's tick.
+//! - `timeout`: a deadline for the whole run, retries included (Kubernetes'
+//!   `activeDeadlineSeconds`); past it the run gets [`Action::Kill`] and is not retried.
+//! - [`Scheduler::run_now`] (the API's restart of a scheduled job): starts a run now; a run still
+//!   going is killed first and the new one starts once its end is reported.
+//!
+//! Architecture Invariant: every pending instant (next firing, deadline, retry or manual start)
+//! lives in one ordered set, so a tick costs O(log n) per due item and nothing per idle job;
+//! 5,000 schedules cost 5,000 set entries.
+
+use std::collections::{BTreeSet, HashMap};
+
+use time::{Duration, OffsetDateTime};
+
+use crate::schedule::Schedule;
+
+/// How late a firing may start; later ones are skipped (the CronJob's `startingDeadlineSeconds`).
+pub const STARTING_DEADLINE: Duration = Duration::seconds(30);
+
+/// A scheduled job: its tool and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    /// The tool's name.
+    pub tool: String,
+    /// The job's name.
+    pub job: String,
+}
+
+/// What the scheduler needs to know about a scheduled job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledJob {
+    /// When it runs.
+    pub schedule: Schedule,
+    /// How many times a failed run is started again (the API's `retry`, 0..=5).
+    pub retry: u32,
+    /// How long a run may take, retries included (the API's `timeout`); `None` or zero: no limit.
+    pub timeout: Option<Duration>,
+}
+
+/// What the caller must do (or record) after a tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start attempt `attempt` (1 for the first) of a run.
+    Start {
+        /// The job.
+        key: JobKey,
+        /// 1 for a run's first attempt, 2 for its first retry, and so on.
+        attempt: u32,
+        /// Why this attempt starts.
+        trigger: Trigger,
+        /// When the run will be killed if it is still going (from the run's first attempt).
+        deadline: Option<OffsetDateTime>,
+    },
+    /// Stop the run in progress.
+    Kill {
+        /// The job.
+        key: JobKey,
+        /// The attempt that is running.
+        attempt: u32,
+        /// Why it is stopped.
+        reason: KillReason,
+    },
+    /// A firing that did not start a run.
+    Skipped {
+        /// The job.
+        key: JobKey,
+        /// The firing time that was skipped.
+        due: OffsetDateTime,
+        /// Why it was skipped.
+        reason: SkipReason,
+    },
+}
+
+/// Why a run's attempt starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The schedule fired at `due`.
+    Schedule {
+        /// The firing time.
+        due: OffsetDateTime,
+    },
+    /// The previous attempt failed and retries are left.
+    Retry,
+    /// [`Scheduler::run_now`].
+    RunNow,
+}
+
+/// Why a run is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillReason {
+    /// It passed its `timeout`.
+    Timeout,
+    /// [`Scheduler::run_now`] asked for a fresh run.
+    RunNow,
+}
+
+/// Why a firing did not start a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// It was handled more than [`STARTING_DEADLINE`] after its time.
+    Missed,
+    /// The previous run was still going (concurrency is forbidden).
+    Overlap,
+}
+
+/// How a run's attempt ended, as the caller observed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Exit code 0.
+    Succeeded,
+    /// A non-zero exit, or the attempt could not run.
+    Failed,
+    /// It was killed after [`Action::Kill`].
+    Killed,
+}
+
+/// A request about a job the scheduler does not have, or does not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No scheduled job has this key.
+    #[error("no scheduled job {}/{}", key.tool, key.job)]
+    UnknownJob {
+        /// The key asked for.
+        key: JobKey,
+    },
+    /// The job has no run in progress.
+    #[error("scheduled job {}/{} has no run in progress", key.tool, key.job)]
+    NotRunning {
+        /// The key asked for.
+        key: JobKey,
+    },
+}
+
+/// The scheduled jobs, their runs and the instants at which something is due.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    jobs: HashMap<JobKey, JobState>,
+    wakeups: BTreeSet<Wakeup>,
+}
+
+/// One job's state, as far as the scheduler is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    /// The next firing of the schedule, if it fires again.
+    pub next_due: Option<OffsetDateTime>,
+    /// The attempt in progress, if a run is going.
+    pub running_attempt: Option<u32>,
+}
+
+impl Scheduler {
+    /// Adds a job, or replaces the schedule, retry and timeout of an existing one.
+    ///
+    /// The next firing is computed from `now`; a run in progress keeps going (with the deadline
+    /// and retry budget it started with).
+    pub fn upsert(&mut self, key: JobKey, job: ScheduledJob, now: OffsetDateTime) {
+        let next_due = job.schedule.next_after(now);
+        let state = self.jobs.entry(key.clone()).or_insert_with(|| JobState {
+            job: job.clone(),
+            due: None,
+            pending: None,
+            run: None,
+        });
+        state.job = job;
+        set_timer(
+            &mut self.wakeups,
+            &key,
+            &mut state.due,
+            TimerKind::Due,
+            next_due,
+        );
+    }
+
+    /// Removes a job; returns the kill for its run in progress, if any (deleting a CronJob
+    /// deletes its running Job).
+    pub fn remove(&mut self, key: &JobKey) -> Option<Action> {
+        let mut state = self.jobs.remove(key)?;
+        set_timer(&mut self.wakeups, key, &mut state.due, TimerKind::Due, None);
+        let mut pending = state.pending.map(|(at, _)| at);
+        set_timer(
+            &mut self.wakeups,
+            key,
+            &mut pending,
+            TimerKind::Pending,
+            None,
+        );
+        let run = state.run?;
+        let mut deadline = run.deadline;
+        set_timer(
+            &mut self.wakeups,
+            key,
+            &mut deadline,
+            TimerKind::Deadline,
+            None,
+        );
+        (!run.waiting_for_retry).then(|| Action::Kill {
+            key: key.clone(),
+            attempt: run.attempt,
+            reason: KillReason::RunNow,
+        })
+    }
+
+    /// Asks for a run now (the API's restart); the next [`Scheduler::tick`] acts on it.
+    pub fn run_now(&mut self, key: &JobKey, now: OffsetDateTime) -> Result<(), Error> {
+        let state = self
+            .jobs
+            .get_mut(key)
+            .ok_or_else(|| Error::UnknownJob { key: key.clone() })?;
+        let mut pending = state.pending.map(|(at, _)| at);
+        set_timer(
+            &mut self.wakeups,
+            key,
+            &mut pending,
+            TimerKind::Pending,
+            Some(now),
+        );
+        state.pending = Some((now, PendingKind::RunNow));
+        Ok(())
+    }
+
+    /// Records the end of the attempt in progress at `now`.
+    ///
+    /// A failed attempt is retried (at the next tick) while retries are left, the run was not
+    /// killed and its deadline has not passed.
+    pub fn run_finished(
+        &mut self,
+        key: &JobKey,
+        outcome: RunOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let state = self
+            .jobs
+            .get_mut(key)
+            .ok_or_else(|| Error::UnknownJob { key: key.clone() })?;
+        let Some(run) = state.run.as_mut().filter(|run| !run.waiting_for_retry) else {
+            return Err(Error::NotRunning { key: key.clone() });
+        };
+        let may_retry = outcome == RunOutcome::Failed
+            && !run.killed
+            && run.attempt <= state.job.retry
+            && run.deadline.is_none_or(|deadline| now < deadline);
+        if may_retry {
+            run.waiting_for_retry = true;
+            let mut pending = state.pending.map(|(at, _)| at);
+            set_timer(
+                &mut self.wakeups,
+                key,
+                &mut pending,
+                TimerKind::Pending,
+                Some(now),
+            );
+            state.pending = Some((now, PendingKind::Retry));
+            return Ok(());
+        }
+        let mut deadline = run.deadline;
+        set_timer(
+            &mut self.wakeups,
+            key,
+            &mut deadline,
+            TimerKind::Deadline,
+            None,
+        );
+        let restart = run.restart_after;
+        state.run = None;
+        if restart {
+            let mut pending = state.pending.map(|(at, _)| at);
+            set_timer(
+                &mut self.wakeups,
+                key,
+                &mut pending,
+                TimerKind::Pending,
+                Some(now),
+            );
+            state.pending = Some((now, PendingKind::RunNow));
+        }
+        Ok(())
+    }
+
+    /// The earliest instant at which [`Scheduler::tick`] has something to do.
+    pub fn next_wakeup(&self) -> Option<OffsetDateTime> {
+        self.wakeups.first().map(|wakeup| wakeup.at)
+    }
+
+    /// What is due at or before `now`, in time order.
+    pub fn tick(&mut self, now: OffsetDateTime) -> Vec<Action> {
+        let mut actions = Vec::new();
+        while let Some(wakeup) = self
+            .wakeups
+            .first()
+            .filter(|wakeup| wakeup.at <= now)
+            .cloned()
+        {
+            self.wakeups.remove(&wakeup);
+            let Some(state) = self.jobs.get_mut(&wakeup.key) else {
+                continue;
+            };
+            match wakeup.kind {
+                TimerKind::Due => {
+                    state.due = None;
+                    self.fire(&wakeup.key, wakeup.at, now, &mut actions);
+                }
+                TimerKind::Deadline => {
+                    if let Some(run) = state.run.as_mut() {
+                        run.deadline = None;
+                        if !run.waiting_for_retry && !run.killed {
+                            run.killed = true;
+                            actions.push(Action::Kill {
+                                key: wakeup.key.clone(),
+                                attempt: run.attempt,
+                                reason: KillReason::Timeout,
+                            });
+                        } else if run.waiting_for_retry {
+                            // Out of time between attempts: the run ends failed, nothing to kill.
+                            let restart = run.restart_after;
+                            state.run = None;
+                            let mut pending = state.pending.take().map(|(at, _)| at);
+                            set_timer(
+                                &mut self.wakeups,
+                                &wakeup.key,
+                                &mut pending,
+                                TimerKind::Pending,
+                                None,
+                            );
+                            if restart {
+                                self.start_pending(
+                                    &wakeup.key,
+                                    PendingKind::RunNow,
+                                    now,
+                                    &mut actions,
+                                );
+                            }
+                        }
+                    }
+                }
+                TimerKind::Pending => {
+                    if let Some((_, kind)) = state.pending.take() {
+                        self.start_pending(&wakeup.key, kind, now, &mut actions);
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    /// The scheduler's view of one job, or `None` if it has no such job.
+    pub fn status(&self, key: &JobKey) -> Option<JobStatus> {
+        let state = self.jobs.get(key)?;
+        Some(JobStatus {
+            next_due: state.due,
+            running_attempt: state
+                .run
+                .as_ref()
+                .filter(|run| !run.waiting_for_retry)
+                .map(|run| run.attempt),
+        })
+    }
+
+    /// How many jobs are scheduled.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether no job is scheduled.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Handles the schedule's firing at `due`, seen at `now`.
+    fn fire(
+        &mut self,
+        key: &JobKey,
+        due: OffsetDateTime,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(state) = self.jobs.get_mut(key) else {
+            return;
+        };
+        let mut due = Some(due);
+        if let Some(missed) = due.filter(|due| now - *due > STARTING_DEADLINE) {
+            actions.push(Action::Skipped {
+                key: key.clone(),
+                due: missed,
+                reason: SkipReason::Missed,
+            });
+            // The first firing at or after `now - STARTING_DEADLINE` may still start.
+            let window_start = now - STARTING_DEADLINE - Duration::NANOSECOND;
+            due = state
+                .job
+                .schedule
+                .next_after(window_start)
+                .filter(|next| *next > missed);
+        }
+        let next_due = match due {
+            Some(due) if due <= now => {
+                if state.run.is_some() {
+                    actions.push(Action::Skipped {
+                        key: key.clone(),
+                        due,
+                        reason: SkipReason::Overlap,
+                    });
+                } else {
+                    let deadline = run_deadline(&state.job, due.max(now));
+                    set_timer_raw(&mut self.wakeups, key, TimerKind::Deadline, deadline);
+                    state.run = Some(Run {
+                        attempt: 1,
+                        deadline,
+                        ..Run::default()
+                    });
+                    actions.push(Action::Start {
+                        key: key.clone(),
+                        attempt: 1,
+                        trigger: Trigger::Schedule { due },
+                        deadline,
+                    });
+                }
+                state.job.schedule.next_after(due)
+            }
+            later => later,
+        };
+        set_timer(
+            &mut self.wakeups,
+            key,
+            &mut state.due,
+            TimerKind::Due,
+            next_due,
+        );
+    }
+
+    fn start_pending(
+        &mut self,
+        key: &JobKey,
+        kind: PendingKind,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(state) = self.jobs.get_mut(key) else {
+            return;
+        };
+        match (kind, state.run.as_mut()) {
+            (PendingKind::Retry, Some(run)) if run.waiting_for_retry => {
+                run.waiting_for_retry = false;
+                run.attempt += 1;
+                actions.push(Action::Start {
+                    key: key.clone(),
+                    attempt: run.attempt,
+                    trigger: Trigger::Retry,
+                    deadline: run.deadline,
+                });
+            }
+            (PendingKind::Retry, _) => {}
+            (PendingKind::RunNow, Some(run)) => {
+                run.restart_after = true;
+                if run.waiting_for_retry {
+                    // Nothing is running between attempts: give up the retry and start afresh.
+                    let mut deadline = run.deadline;
+                    set_timer(
+                        &mut self.wakeups,
+                        key,
+                        &mut deadline,
+                        TimerKind::Deadline,
+                        None,
+                    );
+                    state.run = None;
+                    self.start_pending(key, PendingKind::RunNow, now, actions);
+                } else if !run.killed {
+                    run.killed = true;
+                    actions.push(Action::Kill {
+                        key: key.clone(),
+                        attempt: run.attempt,
+                        reason: KillReason::RunNow,
+                    });
+                }
+            }
+            (PendingKind::RunNow, None) => {
+                let deadline = run_deadline(&state.job, now);
+                set_timer_raw(&mut self.wakeups, key, TimerKind::Deadline, deadline);
+                state.run = Some(Run {
+                    attempt: 1,
+                    deadline,
+                    ..Run::default()
+                });
+                actions.push(Action::Start {
+                    key: key.clone(),
+                    attempt: 1,
+                    trigger: Trigger::RunNow,
+                    deadline,
+                });
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct JobState {
+    job: ScheduledJob,
+    /// The next firing, mirrored in the wakeup set.
+    due: Option<OffsetDateTime>,
+    /// A retry or manual start waiting for the next tick, mirrored in the wakeup set.
+    pending: Option<(OffsetDateTime, PendingKind)>,
+    run: Option<Run>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Run {
+    attempt: u32,
+    /// When the run is killed, mirrored in the wakeup set until it passes.
+    deadline: Option<OffsetDateTime>,
+    /// The previous attempt failed and the next one is pending.
+    waiting_for_retry: bool,
+    /// A kill was asked for; the run ends for good when it is reported.
+    killed: bool,
+    /// Start a new run once this one's end is reported.
+    restart_after: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PendingKind {
+    Retry,
+    RunNow,
+}
+
+/// One pending instant; the set orders them by time, then kind, then job.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Wakeup {
+    at: OffsetDateTime,
+    kind: TimerKind,
+    key: JobKey,
+}
+
+/// At one instant, retries and manual starts go first, then kills, then firings (which then
+/// see whether the run is still going).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Pending,
+    Deadline,
+    Due,
+}
+
+fn run_deadline(job: &ScheduledJob, started_at: OffsetDateTime) -> Option<OffsetDateTime> {
+    job.timeout
+        .filter(|timeout| timeout.is_positive())
+        .map(|timeout| started_at + timeout)
+}
+
+/// Moves a job's timer of `kind` from `*slot` to `at`, keeping the set and the slot in step.
+fn set_timer(
+    wakeups: &mut BTreeSet<Wakeup>,
+    key: &JobKey,
+    slot: &mut Option<OffsetDateTime>,
+    kind: TimerKind,
+    at: Option<OffsetDateTime>,
+) {
+    if let Some(old) = slot.take() {
+        wakeups.remove(&Wakeup {
+            at: old,
+            kind,
+            key: key.clone(),
+        });
+    }
+    set_timer_raw(wakeups, key, kind, at);
+    *slot = at;
+}
+
+fn set_timer_raw(
+    wakeups: &mut BTreeSet<Wakeup>,
+    key: &JobKey,
+    kind: TimerKind,
+    at: Option<OffsetDateTime>,
+) {
+    if let Some(at) = at {
+        wakeups.insert(Wakeup {
+            at,
+            kind,
+            key: key.clone(),
+        });
+    }
+}
