@@ -681,7 +681,10 @@ async fn spawn(
         cgroup_procs: Vec::new(),
         netns: None,
         mounts: None,
-        nofile: spec.limits.nofile,
+        nofile: spec
+            .limits
+            .nofile
+            .map(|nofile| nofile_within_reach(nofile, inner.is_root)),
         core_bytes: config.core_limit_bytes,
         user: inner.is_root.then_some((uid, gid)),
         inherit: Vec::new(),
@@ -1204,6 +1207,18 @@ fn create_stage_dir(stage_dir: &Path) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Without root the hard limit cannot be raised: ask for at most what this process has, so
+/// a large `nofile` lowers nothing and does not make the start fail.
+fn nofile_within_reach(nofile: u64, is_root: bool) -> u64 {
+    if is_root {
+        return nofile;
+    }
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) => nofile.min(hard),
+        Err(_) => nofile,
+    }
 }
 
 /// `path` made absolute, with symlinks resolved when it exists.

@@ -152,6 +152,7 @@ ls /data/project
 test -e {marker} && echo tmp=host || echo tmp=private
 echo "home=$HOME pwd=$(pwd)"
 echo "port=$PORT"
+echo "nofile=$(ulimit -n)"
 grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
 "#,
         other = other_home.display(),
@@ -160,6 +161,7 @@ grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
     );
     let mut spec = fixture.spec("mytool", uid, "checks", 0, &script);
     spec.port = Some(8000);
+    spec.limits.nofile = Some(256);
     let mut handle = runtime.start(spec.clone()).await.expect("started");
     let endpoint = handle.endpoint.expect("an endpoint");
     assert!(endpoint.ip().is_loopback());
@@ -175,7 +177,7 @@ grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
         stdout,
         format!(
             "uid={uid}\netc=read-only\nusr=read-only\nother-home=not-writable\ndata=unreadable\nmytool\ntmp=private\n\
-             home=/data/project/mytool pwd=/data/project/mytool\nport={}\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n",
+             home=/data/project/mytool pwd=/data/project/mytool\nport={}\nnofile=256\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n",
             endpoint.port()
         ),
         "stderr: {}",
