@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use runtime::images::ImageCatalog;
 use runtime::local::{LocalRuntime, LocalRuntimeConfig};
 use runtime::{Limits, Runtime, WorkloadId, WorkloadSpec, WorkloadState};
 use tokio::io::AsyncReadExt;
@@ -40,6 +41,12 @@ async fn bench() {
         hidden_paths: vec![data_dir.path().to_path_buf()],
         homes_dir,
         cgroup_parent: format!("toolforge-bench-{}", std::process::id()),
+        // The host's own system, whatever Debian release it runs.
+        images: ImageCatalog::parse(
+            "images:\n  bookworm:\n    image: toolforge-bookworm-sssd\n    root: host\n",
+            Path::new("bench-images.yaml"),
+        )
+        .expect("bench catalog parses"),
         // Measure whatever this machine allows rather than nothing.
         allow_unisolated: true,
         ..LocalRuntimeConfig::default()

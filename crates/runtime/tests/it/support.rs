@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use runtime::images::ImageCatalog;
 use runtime::local::{LocalRuntime, LocalRuntimeConfig};
 use runtime::{
     ExitStatus, Isolation, Limits, Runtime, WorkloadHandle, WorkloadId, WorkloadSpec, WorkloadState,
@@ -17,6 +18,26 @@ static FIXTURES: AtomicU32 = AtomicU32::new(0);
 
 /// The secret every data directory holds, which no job may read.
 pub const SECRET: &str = "ca-key-material";
+
+/// The images tests use: `bookworm` on the host's own system whatever Debian release it
+/// runs (the built-in catalog checks the release), and one the host lacks.
+const TEST_IMAGES: &str = "images:
+  bookworm:
+    image: docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest
+    root: host
+    requires: [/bin/sh]
+  php7.3:
+    image: docker-registry.tools.wmflabs.org/toolforge-php73-sssd-base:latest
+    state: deprecated
+    aliases: [tf-php73]
+    root: host
+    requires: [/usr/bin/php7.3]
+";
+
+/// [`TEST_IMAGES`], parsed.
+pub fn test_images() -> ImageCatalog {
+    ImageCatalog::parse(TEST_IMAGES, Path::new("test-images.yaml")).expect("test catalog parses")
+}
 
 /// A runtime whose cgroups and namespaces belong to one test.
 pub struct Fixture {
@@ -87,13 +108,13 @@ impl Fixture {
         let homes_dir = data_dir.path().join("project");
         std::fs::create_dir(&homes_dir).expect("homes dir");
         let n = FIXTURES.fetch_add(1, Ordering::Relaxed);
-        let config = LocalRuntimeConfig {
+        let mut config = LocalRuntimeConfig {
             hidden_paths: vec![data_dir.path().to_path_buf()],
             homes_dir,
+            images: test_images(),
             cgroup_parent: format!("toolforge-it-{}-{n}", std::process::id()),
             ..LocalRuntimeConfig::default()
         };
-        let mut config = config;
         adjust(&mut config);
         let runtime = LocalRuntime::new(config.clone())
             .await
