@@ -40,8 +40,14 @@ echo "pid1=$(cat /proc/1/comm) shell-pid=$$"
 echo "group=$(id -gn) hostname=$(cat /proc/sys/kernel/hostname)"
 test "$(readlink /proc/self/ns/ipc)" = "{host_ipc}" && echo ipc=host || echo ipc=own
 sh -c 'sleep 0.1 & exit 0'
-sleep 0.5
-echo "zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)"
+i=0
+while [ $i -lt 100 ]; do
+  zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)
+  orphans=$(grep -l '^Name:.*sleep' /proc/[0-9]*/status 2>/dev/null | wc -l)
+  [ "$zombies$orphans" = 00 ] && break
+  sleep 0.05; i=$((i+1))
+done
+echo "zombies=$zombies"
 "#,
         other = other_home.display(),
         data = data_dir,
