@@ -1211,10 +1211,9 @@ fn create_stage_dir(stage_dir: &Path) -> Result<()> {
 
 /// Without root the hard limit cannot be raised: ask for at most what this process has, so
 /// a large `nofile` lowers nothing and does not make the start fail.
-fn nofile_within_reach(nofile: u64, is_root: bool) -> u64 {
-    if is_root {
-        return nofile;
-    }
+fn nofile_within_reach(nofile: u64, _is_root: bool) -> u64 {
+    // Even root cannot raise a limit above the host's hard limit in every container
+    // (this project's CI machines are such a place), so never ask for more.
     match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
         Ok((_, hard)) => nofile.min(hard),
         Err(_) => nofile,
