@@ -6,3 +6,4 @@
 
 pub mod admin;
 pub mod envelope;
+pub mod jobs;

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod certificates;
+mod jobs;
 mod tokens;
 
 use std::path::Path;
@@ -18,6 +19,7 @@ use sqlx::{Row, SqlitePool};
 
 pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::certificates::{CertRecord, CertStatus, NewCert};
+pub use crate::jobs::{JobRecord, RunEnd, RunRecord};
 pub use crate::tokens::TokenRecord;
 
 /// Errors of the store.

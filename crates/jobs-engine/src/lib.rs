@@ -1,0 +1,990 @@
+//! The jobs engine: keeps every tool's jobs in the state their definitions ask for.
+//!
+//! - Definitions and run history are in the store, written before a request is
+//!   acknowledged and before a run is reported.
+//! - One-off jobs run once when created (again on `restart`), retried up to `retry`
+//!   times when they fail.
+//! - Continuous jobs keep `replicas` replicas; a replica that exits is restarted with
+//!   exponential back-off (10 s doubling to 5 min, reset after 10 min of health, as
+//!   Kubernetes does); `restart` replaces replicas one at a time.
+//! - Scheduled jobs are kept as definitions here; firing them belongs to the scheduler.
+//! - Exits arrive as runtime events: there is no polling loop per job.
+//!
+//! Recovery (at start, [`JobsEngine::recover`]): workloads a previous daemon started are
+//! found through the runtime. Replicas of continuous jobs that are still defined are
+//! adopted (no downtime); anything else (one-off and scheduled runs, whose exit codes
+//! went to the dead daemon, and workloads of deleted jobs) is stopped and its run recorded
+//! as `interrupted`, so every run in the history has a known end. Missing replicas are
+//! then started.
+
+pub mod logs;
+pub mod status;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use jobs::spec::{JobKind, JobSpec};
+use runtime::{ExitStatus, Limits, Runtime, WorkloadId, WorkloadSpec};
+use store::{RunEnd, Store};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::logs::Logs;
+use crate::status::{JobStatus, LiveState};
+
+/// Errors of the jobs engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No such job (404).
+    #[error("Job '{0}' does not exist")]
+    NotFound(String),
+    /// A job of that name exists and has not finished (409).
+    #[error("A job with the name {0} already exists")]
+    Conflict(String),
+    /// Over the tool's quota (403 in the original's words).
+    #[error("{0}")]
+    Quota(String),
+    /// The tool does not exist any more.
+    #[error("tool '{0}' does not exist")]
+    NoSuchTool(String),
+    /// The store failed.
+    #[error("store")]
+    Store(#[from] store::Error),
+    /// A stored definition could not be read.
+    #[error("stored definition of job '{job}' is unreadable")]
+    Corrupt {
+        job: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where the engine finds extra environment variables for a tool's jobs (the envvars
+/// service); the platform's own variables are added by the engine.
+pub trait EnvSource: Send + Sync {
+    /// The tool's variables, decrypted.
+    fn env_for<'a>(
+        &'a self,
+        tool: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(String, String)>> + Send + 'a>>;
+}
+
+/// How the engine runs jobs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where tool homes live on the host.
+    pub homes_dir: PathBuf,
+    /// `TOOL_TOOLFORGE_API_URL` as jobs reach it.
+    pub api_url_for_jobs: String,
+    /// Where captured output is kept.
+    pub logs_dir: PathBuf,
+    /// How long a stopping job gets between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+    /// First restart delay of a crashing continuous job.
+    pub backoff_base: Duration,
+    /// Longest restart delay.
+    pub backoff_max: Duration,
+    /// A replica that ran this long resets the back-off.
+    pub healthy_after: Duration,
+    /// Processes and threads a job may have.
+    pub pids_limit: u32,
+}
+
+impl EngineConfig {
+    /// The original's timings, for `homes_dir`, `logs_dir` and the jobs' API URL.
+    pub fn new(homes_dir: PathBuf, logs_dir: PathBuf, api_url_for_jobs: String) -> Self {
+        Self {
+            homes_dir,
+            api_url_for_jobs,
+            logs_dir,
+            stop_grace: Duration::from_secs(10),
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(300),
+            healthy_after: Duration::from_secs(600),
+            pids_limit: 1024,
+        }
+    }
+}
+
+/// The outcome of `apply` (PATCH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// A job with its status.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub spec: JobSpec,
+    pub status: JobStatus,
+}
+
+/// Per-tool limits on job definitions and running workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolQuota {
+    /// Running replicas of all jobs at once ("pods").
+    pub pods: u32,
+    /// One-off and scheduled runs at once.
+    pub jobs: u32,
+    /// Scheduled job definitions.
+    pub cronjobs: u32,
+    /// Continuous job definitions (webservice included).
+    pub continuous: u32,
+    /// Total cpu of running replicas, millicores.
+    pub cpu_millis: u64,
+    /// Total memory of running replicas, bytes.
+    pub memory_bytes: u64,
+    /// Largest cpu of one job.
+    pub job_cpu_millis: u64,
+    /// Largest memory of one job.
+    pub job_memory_bytes: u64,
+}
+
+impl Default for ToolQuota {
+    /// The original's defaults (toolforge-reference.md §4.2).
+    fn default() -> Self {
+        Self {
+            pods: 10,
+            jobs: 15,
+            cronjobs: 50,
+            continuous: 3,
+            cpu_millis: 4000,
+            memory_bytes: 8 << 30,
+            job_cpu_millis: 1000,
+            job_memory_bytes: 4 << 30,
+        }
+    }
+}
+
+/// Usage against a [`ToolQuota`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaUsage {
+    pub pods: u32,
+    pub jobs: u32,
+    pub cronjobs: u32,
+    pub continuous: u32,
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct JobState {
+    /// Replicas running: run id, start time, the spec they run.
+    running: BTreeMap<u32, Running>,
+    restarts: u32,
+    start_error: Option<String>,
+    /// Set while the engine itself stops the job's replicas, so their exits are not
+    /// taken as crashes.
+    stopping: bool,
+    /// Bumped when the definition changes or the job is restarted or deleted, so a
+    /// pending delayed restart of an older generation does nothing.
+    generation: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Running {
+    run_id: i64,
+    started: OffsetDateTime,
+    attempt: u32,
+    memory_bytes: u64,
+    cpu_millis: u64,
+    counts_as_job: bool,
+}
+
+type Key = (String, String);
+
+/// The jobs engine; cheap to clone.
+#[derive(Clone)]
+pub struct JobsEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runtime: Arc<dyn Runtime>,
+    config: EngineConfig,
+    env: Option<Arc<dyn EnvSource>>,
+    logs: Arc<Logs>,
+    state: Mutex<HashMap<Key, JobState>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl JobsEngine {
+    /// An engine over `store` and `runtime`; call [`JobsEngine::recover`] once, then
+    /// serve requests. Exit events are handled by a task owned by `tracker`.
+    pub fn new(
+        store: Store,
+        runtime: Arc<dyn Runtime>,
+        config: EngineConfig,
+        env: Option<Arc<dyn EnvSource>>,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        let logs = Arc::new(Logs::new(config.logs_dir.clone()));
+        let engine = Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                config,
+                env,
+                logs,
+                state: Mutex::default(),
+                cancel,
+                tracker,
+            }),
+        };
+        let events = engine.clone();
+        engine
+            .inner
+            .tracker
+            .spawn(async move { events.handle_events().await });
+        engine
+    }
+
+    /// Fires when the platform shuts down (for long-lived streams).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+
+    /// The captured output of jobs.
+    pub fn logs(&self) -> &Arc<Logs> {
+        &self.inner.logs
+    }
+
+    /// The runtime jobs run on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.runtime
+    }
+
+    /// The default quota of a tool (per-tool overrides come with the admin procedures).
+    pub fn quota(&self, _tool: &str) -> ToolQuota {
+        ToolQuota::default()
+    }
+
+    /// Current use of the quota.
+    pub async fn quota_usage(&self, tool: &str) -> Result<QuotaUsage> {
+        let mut usage = QuotaUsage::default();
+        for record in self.inner.store.list_jobs(tool).await? {
+            let spec = parse_spec(&record)?;
+            match spec.kind {
+                JobKind::Scheduled { .. } => usage.cronjobs += 1,
+                JobKind::Continuous { .. } => usage.continuous += 1,
+                JobKind::OneOff => {}
+            }
+        }
+        let state = self.lock();
+        for ((job_tool, _), job) in state.iter() {
+            if job_tool != tool {
+                continue;
+            }
+            for running in job.running.values() {
+                usage.pods += 1;
+                usage.jobs += u32::from(running.counts_as_job);
+                usage.cpu_millis += running.cpu_millis;
+                usage.memory_bytes += running.memory_bytes;
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Creates a job (POST). A finished one-off job of the same name is replaced; any
+    /// other existing job is a conflict.
+    pub async fn create(&self, tool: &str, spec: JobSpec) -> Result<JobView> {
+        if let Some(existing) = self.inner.store.get_job(tool, &spec.name).await? {
+            let existing = parse_spec(&existing)?;
+            let finished = existing.kind == JobKind::OneOff && !self.is_running(tool, &spec.name);
+            if !finished {
+                return Err(Error::Conflict(spec.name.clone()));
+            }
+        }
+        self.check_definition_quota(tool, &spec).await?;
+        self.define_and_start(tool, spec.clone(), "create").await?;
+        self.view(tool, &spec.name).await
+    }
+
+    /// Creates, updates or leaves a job as it is (PATCH).
+    pub async fn apply(&self, tool: &str, spec: JobSpec) -> Result<Applied> {
+        match self.inner.store.get_job(tool, &spec.name).await? {
+            Some(existing) if parse_spec(&existing)? == spec => Ok(Applied::Unchanged),
+            Some(_) => {
+                self.check_definition_quota(tool, &spec).await?;
+                self.stop_job(tool, &spec.name).await;
+                self.define_and_start(tool, spec, "update").await?;
+                Ok(Applied::Updated)
+            }
+            None => {
+                self.check_definition_quota(tool, &spec).await?;
+                self.define_and_start(tool, spec, "create").await?;
+                Ok(Applied::Created)
+            }
+        }
+    }
+
+    /// Deletes a job and stops its replicas.
+    pub async fn delete(&self, tool: &str, name: &str) -> Result<()> {
+        if self.inner.store.get_job(tool, name).await?.is_none() {
+            return Err(Error::NotFound(name.to_owned()));
+        }
+        self.stop_job(tool, name).await;
+        self.inner.store.delete_job(tool, name).await?;
+        self.lock().remove(&(tool.to_owned(), name.to_owned()));
+        Ok(())
+    }
+
+    /// Deletes every job of a tool.
+    pub async fn flush(&self, tool: &str) -> Result<()> {
+        for record in self.inner.store.list_jobs(tool).await? {
+            self.delete(tool, &record.name).await?;
+        }
+        Ok(())
+    }
+
+    /// Restarts a job: a one-off job runs again, a continuous job's replicas are replaced
+    /// one at a time (never all down at once when there are several), a scheduled job runs now.
+    pub async fn restart(&self, tool: &str, name: &str) -> Result<()> {
+        let record = self
+            .inner
+            .store
+            .get_job(tool, name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        let spec = parse_spec(&record)?;
+        match &spec.kind {
+            JobKind::Continuous { replicas, .. } => {
+                {
+                    let mut state = self.lock();
+                    let job = state.entry(key(tool, name)).or_default();
+                    job.generation += 1;
+                    job.restarts = 0;
+                }
+                for replica in 0..*replicas {
+                    self.stop_replica(tool, name, replica).await;
+                    self.start_replica(tool, &spec, replica, 0, "restart").await;
+                }
+            }
+            JobKind::OneOff | JobKind::Scheduled { .. } => {
+                self.stop_job(tool, name).await;
+                self.start_replica(tool, &spec, 0, 0, "restart").await;
+            }
+        }
+        Ok(())
+    }
+
+    /// One job with its status.
+    pub async fn view(&self, tool: &str, name: &str) -> Result<JobView> {
+        let record = self
+            .inner
+            .store
+            .get_job(tool, name)
+            .await?
+            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        let spec = parse_spec(&record)?;
+        self.with_status(tool, spec).await
+    }
+
+    /// Every job of a tool with its status, by name.
+    pub async fn list(&self, tool: &str) -> Result<Vec<JobView>> {
+        let mut views = Vec::new();
+        for record in self.inner.store.list_jobs(tool).await? {
+            let spec = parse_spec(&record)?;
+            views.push(self.with_status(tool, spec).await?);
+        }
+        Ok(views)
+    }
+
+    async fn with_status(&self, tool: &str, spec: JobSpec) -> Result<JobView> {
+        let runs = self.inner.store.recent_runs(tool, &spec.name, 20).await?;
+        let live = {
+            let state = self.lock();
+            state
+                .get(&key(tool, &spec.name))
+                .map(|job| LiveState {
+                    running: job
+                        .running
+                        .iter()
+                        .map(|(replica, run)| (*replica, run.started))
+                        .collect(),
+                    restarts: job.restarts,
+                    start_error: job.start_error.clone(),
+                })
+                .unwrap_or_default()
+        };
+        let status = status::job_status(&spec, &live, &runs, OffsetDateTime::now_utc());
+        Ok(JobView { spec, status })
+    }
+
+    fn is_running(&self, tool: &str, name: &str) -> bool {
+        self.lock()
+            .get(&key(tool, name))
+            .is_some_and(|job| !job.running.is_empty())
+    }
+
+    async fn check_definition_quota(&self, tool: &str, spec: &JobSpec) -> Result<()> {
+        let quota = self.quota(tool);
+        let mut cron = 0;
+        let mut continuous = 0;
+        for record in self.inner.store.list_jobs(tool).await? {
+            if record.name == spec.name {
+                continue;
+            }
+            match parse_spec(&record)?.kind {
+                JobKind::Scheduled { .. } => cron += 1,
+                JobKind::Continuous { .. } => continuous += 1,
+                JobKind::OneOff => {}
+            }
+        }
+        match spec.kind {
+            JobKind::Scheduled { .. } if cron >= quota.cronjobs => Err(Error::Quota(format!(
+                "Out of quota: the tool already has {cron} scheduled jobs, the limit is {}",
+                quota.cronjobs
+            ))),
+            JobKind::Continuous { .. } if continuous >= quota.continuous => {
+                Err(Error::Quota(format!(
+                    "Out of quota: the tool already has {continuous} continuous jobs (including web services), the limit is {}",
+                    quota.continuous
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn define_and_start(&self, tool: &str, spec: JobSpec, trigger: &str) -> Result<()> {
+        let text = serde_json::to_string(&spec).map_err(|source| Error::Corrupt {
+            job: spec.name.clone(),
+            source,
+        })?;
+        self.inner
+            .store
+            .put_job(tool, &spec.name, &text, OffsetDateTime::now_utc())
+            .await?;
+        {
+            let mut state = self.lock();
+            let job = state.entry(key(tool, &spec.name)).or_default();
+            job.generation += 1;
+            job.restarts = 0;
+            job.start_error = None;
+            job.stopping = false;
+        }
+        match &spec.kind {
+            JobKind::OneOff => self.start_replica(tool, &spec, 0, 0, trigger).await,
+            JobKind::Continuous { replicas, .. } => {
+                for replica in 0..*replicas {
+                    self.start_replica(tool, &spec, replica, 0, trigger).await;
+                }
+            }
+            // Scheduled jobs wait for their time.
+            JobKind::Scheduled { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Starts one replica; a failure to start is recorded in the run history and shown
+    /// in the job's status, never returned: the definition stands, as on Kubernetes.
+    async fn start_replica(
+        &self,
+        tool: &str,
+        spec: &JobSpec,
+        replica: u32,
+        attempt: u32,
+        trigger: &str,
+    ) {
+        if let Err(message) = self
+            .try_start_replica(tool, spec, replica, attempt, trigger)
+            .await
+        {
+            tracing::warn!(%tool, job = %spec.name, replica, %message, "a job could not start");
+            let mut state = self.lock();
+            state.entry(key(tool, &spec.name)).or_default().start_error = Some(message);
+        }
+    }
+
+    async fn try_start_replica(
+        &self,
+        tool: &str,
+        spec: &JobSpec,
+        replica: u32,
+        attempt: u32,
+        trigger: &str,
+    ) -> Result<(), String> {
+        let store = &self.inner.store;
+        let account = store
+            .get_tool(tool)
+            .await
+            .map_err(|err| err.to_string())?
+            .ok_or_else(|| format!("tool '{tool}' does not exist"))?;
+        let quota = self.quota(tool);
+        let usage = self
+            .quota_usage(tool)
+            .await
+            .map_err(|err| err.to_string())?;
+        let counts_as_job = !spec.is_continuous();
+        if usage.pods >= quota.pods {
+            return Err(format!(
+                "out of quota for running jobs (limit {})",
+                quota.pods
+            ));
+        }
+        if counts_as_job && usage.jobs >= quota.jobs {
+            return Err(format!(
+                "out of quota for one-off and cron jobs at once (limit {})",
+                quota.jobs
+            ));
+        }
+        if usage.memory_bytes + spec.memory_bytes() > quota.memory_bytes {
+            return Err(format!(
+                "out of quota for memory ({})",
+                jobs::quantity::GibibytesDisplay(quota.memory_bytes)
+            ));
+        }
+        if usage.cpu_millis + spec.cpu_millis() > quota.cpu_millis {
+            return Err(format!(
+                "out of quota for cpu ({})",
+                jobs::quantity::CoresDisplay(quota.cpu_millis)
+            ));
+        }
+        let id = WorkloadId::new(tool, &spec.name, replica).map_err(|err| err.to_string())?;
+        let now = OffsetDateTime::now_utc();
+        let run_id = store
+            .start_run(tool, &spec.name, replica, attempt, trigger, now)
+            .await
+            .map_err(|err| err.to_string())?;
+        let mut env = BTreeMap::new();
+        if let Some(source) = &self.inner.env {
+            env.extend(source.env_for(tool).await);
+        }
+        // The platform's own variables win over the tool's (those names are reserved).
+        env.insert(
+            "TOOL_TOOLFORGE_API_URL".to_owned(),
+            self.inner.config.api_url_for_jobs.clone(),
+        );
+        env.insert("TOOL_DATA_DIR".to_owned(), format!("/data/project/{tool}"));
+        let home_path = |path: &Option<String>| {
+            path.as_ref().map(|path| {
+                if path.starts_with('/') {
+                    path.clone()
+                } else {
+                    format!("/data/project/{tool}/{path}")
+                }
+            })
+        };
+        let (stdout_file, stderr_file) = if spec.filelog {
+            (
+                home_path(&spec.filelog_stdout),
+                home_path(&spec.filelog_stderr),
+            )
+        } else {
+            (None, None)
+        };
+        let port = match &spec.kind {
+            JobKind::Continuous { port, .. } => *port,
+            _ => None,
+        };
+        let workload = WorkloadSpec {
+            id: id.clone(),
+            tool_uid: account.uid,
+            tool_gid: account.uid,
+            tool_home: self.inner.config.homes_dir.join(tool),
+            image: spec.image.clone(),
+            command: spec.cmd.clone(),
+            env,
+            port,
+            limits: Limits {
+                memory_bytes: Some(spec.memory_bytes()),
+                cpu_millis: u32::try_from(spec.cpu_millis()).ok(),
+                pids: Some(self.inner.config.pids_limit),
+                nofile: Some(65536),
+            },
+            stdout_file,
+            stderr_file,
+        };
+        let handle = match self.inner.runtime.start(workload).await {
+            Ok(handle) => handle,
+            Err(err) => {
+                let message = error_chain(&err);
+                let end = RunEnd {
+                    outcome: "start-failed",
+                    exit_code: None,
+                    signal: None,
+                    message: Some(&message),
+                    at: OffsetDateTime::now_utc(),
+                };
+                if let Err(store_err) = store.end_run(run_id, &end).await {
+                    tracing::error!(error = %store_err, "recording a failed start failed");
+                }
+                return Err(message);
+            }
+        };
+        {
+            let mut state = self.lock();
+            let job = state.entry(key(tool, &spec.name)).or_default();
+            job.start_error = None;
+            job.running.insert(
+                replica,
+                Running {
+                    run_id,
+                    started: now,
+                    attempt,
+                    memory_bytes: spec.memory_bytes(),
+                    cpu_millis: spec.cpu_millis(),
+                    counts_as_job,
+                },
+            );
+        }
+        for (stream, pipe) in [
+            ("stdout", handle.stdout.map(Pipe::Out)),
+            ("stderr", handle.stderr.map(Pipe::Err)),
+        ] {
+            if let Some(pipe) = pipe {
+                let logs = self.inner.logs.clone();
+                let (tool, job) = (tool.to_owned(), spec.name.clone());
+                self.inner.tracker.spawn(async move {
+                    match pipe {
+                        Pipe::Out(out) => {
+                            logs::capture(logs, tool, job, replica, stream, out).await
+                        }
+                        Pipe::Err(err) => {
+                            logs::capture(logs, tool, job, replica, stream, err).await
+                        }
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every replica of a job (their exits are not taken as crashes).
+    async fn stop_job(&self, tool: &str, name: &str) {
+        let replicas: Vec<u32> = {
+            let mut state = self.lock();
+            let job = state.entry(key(tool, name)).or_default();
+            job.generation += 1;
+            job.running.keys().copied().collect()
+        };
+        for replica in replicas {
+            self.stop_replica(tool, name, replica).await;
+        }
+    }
+
+    async fn stop_replica(&self, tool: &str, name: &str, replica: u32) {
+        let running = {
+            let mut state = self.lock();
+            let job = state.entry(key(tool, name)).or_default();
+            job.stopping = true;
+            job.running.remove(&replica)
+        };
+        let Some(running) = running else {
+            self.lock().entry(key(tool, name)).or_default().stopping = false;
+            return;
+        };
+        let Ok(id) = WorkloadId::new(tool, name, replica) else {
+            return;
+        };
+        let res = self
+            .inner
+            .runtime
+            .stop(&id, self.inner.config.stop_grace)
+            .await;
+        let (exit_code, signal) = match res {
+            Ok(ExitStatus::Code(code)) => (Some(code), None),
+            Ok(ExitStatus::Signal(signal)) => (None, Some(signal)),
+            _ => (None, None),
+        };
+        let end = RunEnd {
+            outcome: "stopped",
+            exit_code,
+            signal,
+            message: None,
+            at: OffsetDateTime::now_utc(),
+        };
+        if let Err(err) = self.inner.store.end_run(running.run_id, &end).await {
+            tracing::error!(error = %err, "recording a stopped run failed");
+        }
+        self.lock().entry(key(tool, name)).or_default().stopping = false;
+    }
+
+    /// Handles every exit the runtime reports, until cancelled.
+    async fn handle_events(&self) {
+        let mut events = self.inner.runtime.events();
+        loop {
+            let event = tokio::select! {
+                () = self.inner.cancel.cancelled() => return,
+                event = events.recv() => event,
+            };
+            match event {
+                Ok(event) => self.on_exit(event.id, event.status).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "missed workload events; checking every running replica"
+                    );
+                    self.reconcile_exits().await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn reconcile_exits(&self) {
+        let running: Vec<WorkloadId> = {
+            let state = self.lock();
+            state
+                .iter()
+                .flat_map(|((tool, job), s)| {
+                    s.running
+                        .keys()
+                        .filter_map(|replica| WorkloadId::new(tool, job, *replica).ok())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        for id in running {
+            let exited = match self.inner.runtime.watch(&id) {
+                Ok(receiver) => match *receiver.borrow() {
+                    runtime::WorkloadState::Exited(status) => Some(status),
+                    runtime::WorkloadState::Running => None,
+                },
+                Err(_) => Some(ExitStatus::Unknown),
+            };
+            if let Some(status) = exited {
+                self.on_exit(id, status).await;
+            }
+        }
+    }
+
+    async fn on_exit(&self, id: WorkloadId, status: ExitStatus) {
+        let (tool, name, replica) = (id.tool().to_owned(), id.job().to_owned(), id.replica());
+        let (running, generation) = {
+            let mut state = self.lock();
+            let Some(job) = state.get_mut(&key(&tool, &name)) else {
+                return;
+            };
+            if job.stopping {
+                return;
+            }
+            (job.running.remove(&replica), job.generation)
+        };
+        let Some(running) = running else {
+            return;
+        };
+        let (outcome, exit_code, signal) = match status {
+            ExitStatus::Code(0) => ("succeeded", Some(0), None),
+            ExitStatus::Code(code) => ("failed", Some(code), None),
+            ExitStatus::Signal(signal) => ("killed", None, Some(signal)),
+            ExitStatus::OutOfMemory => ("oom", None, None),
+            ExitStatus::Unknown => ("failed", None, None),
+        };
+        let message = (status == ExitStatus::OutOfMemory).then_some("out of memory");
+        let end = RunEnd {
+            outcome,
+            exit_code,
+            signal,
+            message,
+            at: OffsetDateTime::now_utc(),
+        };
+        if let Err(err) = self.inner.store.end_run(running.run_id, &end).await {
+            tracing::error!(error = %err, "recording a run's end failed");
+        }
+        let spec = match self.inner.store.get_job(&tool, &name).await {
+            Ok(Some(record)) => match parse_spec(&record) {
+                Ok(spec) => spec,
+                Err(_) => return,
+            },
+            _ => return,
+        };
+        match &spec.kind {
+            JobKind::OneOff | JobKind::Scheduled { .. } => {
+                if !status.success() && running.attempt < u32::from(spec.retry) {
+                    self.start_replica(&tool, &spec, replica, running.attempt + 1, "retry")
+                        .await;
+                }
+            }
+            JobKind::Continuous { .. } => {
+                let ran_for = OffsetDateTime::now_utc() - running.started;
+                let restarts = {
+                    let mut state = self.lock();
+                    let job = state.entry(key(&tool, &name)).or_default();
+                    if ran_for >= self.inner.config.healthy_after {
+                        job.restarts = 0;
+                    }
+                    job.restarts += 1;
+                    job.restarts
+                };
+                let delay = backoff(
+                    self.inner.config.backoff_base,
+                    self.inner.config.backoff_max,
+                    restarts,
+                );
+                tracing::info!(%tool, job = %name, replica, ?status, ?delay, restarts, "restarting a continuous job");
+                let engine = self.clone();
+                self.inner.tracker.spawn(async move {
+                    tokio::select! {
+                        () = engine.inner.cancel.cancelled() => return,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    let current = engine
+                        .lock()
+                        .get(&key(&tool, &name))
+                        .map(|job| job.generation);
+                    if current == Some(generation) {
+                        engine
+                            .start_replica(&tool, &spec, replica, 0, "supervisor")
+                            .await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// After a daemon restart: adopt or stop what the previous daemon left running, settle
+    /// runs that never ended, and start missing replicas of continuous jobs.
+    pub async fn recover(&self) -> Result<()> {
+        let store = &self.inner.store;
+        let mut definitions: HashMap<Key, JobSpec> = HashMap::new();
+        for record in store.all_jobs().await? {
+            let spec = parse_spec(&record)?;
+            definitions.insert(key(&record.tool, &record.name), spec);
+        }
+        let unfinished = store.unfinished_runs().await?;
+        let workloads = match self.inner.runtime.list().await {
+            Ok(workloads) => workloads,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not list the previous daemon's workloads");
+                Vec::new()
+            }
+        };
+        let mut adopted: HashMap<(Key, u32), i64> = HashMap::new();
+        for info in workloads {
+            let id = info.id.clone();
+            let job_key = key(id.tool(), id.job());
+            let run = unfinished.iter().rev().find(|run| {
+                run.tool == id.tool() && run.job == id.job() && run.replica == id.replica()
+            });
+            let keep = matches!(
+                definitions.get(&job_key),
+                Some(JobSpec { kind: JobKind::Continuous { replicas, .. }, .. }) if id.replica() < *replicas
+            );
+            if keep {
+                if let (Ok(_), Some(run)) = (self.inner.runtime.adopt(&id).await, run) {
+                    adopted.insert((job_key.clone(), id.replica()), run.id);
+                    let spec = &definitions[&job_key];
+                    let mut state = self.lock();
+                    state.entry(job_key).or_default().running.insert(
+                        id.replica(),
+                        Running {
+                            run_id: run.id,
+                            started: run.started_at,
+                            attempt: 0,
+                            memory_bytes: spec.memory_bytes(),
+                            cpu_millis: spec.cpu_millis(),
+                            counts_as_job: false,
+                        },
+                    );
+                    tracing::info!(workload = %id, "adopted a replica of a continuous job");
+                    continue;
+                }
+            }
+            tracing::info!(workload = %id, "stopping a workload of the previous daemon");
+            if let Err(err) = self
+                .inner
+                .runtime
+                .stop(&id, self.inner.config.stop_grace)
+                .await
+            {
+                tracing::warn!(workload = %id, error = %err, "could not stop a leftover workload");
+            }
+        }
+        for run in unfinished {
+            if adopted.values().any(|id| *id == run.id) {
+                continue;
+            }
+            let end = RunEnd {
+                outcome: "interrupted",
+                exit_code: None,
+                signal: None,
+                message: Some("interrupted by a restart of the platform"),
+                at: OffsetDateTime::now_utc(),
+            };
+            store.end_run(run.id, &end).await?;
+        }
+        for ((tool, name), spec) in &definitions {
+            if let JobKind::Continuous { replicas, .. } = spec.kind {
+                for replica in 0..replicas {
+                    let up = self
+                        .lock()
+                        .get(&key(tool, name))
+                        .is_some_and(|job| job.running.contains_key(&replica));
+                    if !up {
+                        self.start_replica(tool, spec, replica, 0, "recovery").await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, JobState>> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+enum Pipe {
+    Out(tokio::process::ChildStdout),
+    Err(tokio::process::ChildStderr),
+}
+
+/// An error with its causes, each once: `a: b: c`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn key(tool: &str, name: &str) -> Key {
+    (tool.to_owned(), name.to_owned())
+}
+
+fn parse_spec(record: &store::JobRecord) -> Result<JobSpec> {
+    serde_json::from_str(&record.spec).map_err(|source| Error::Corrupt {
+        job: record.name.clone(),
+        source,
+    })
+}
+
+/// The delay before the `restarts`-th restart: `base`, doubling, at most `max`.
+pub fn backoff(base: Duration, max: Duration, restarts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(restarts.saturating_sub(1).min(16));
+    base.saturating_mul(factor).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_delays_double_from_ten_seconds_to_five_minutes() {
+        let delays: Vec<u64> = (1..=8)
+            .map(|n| backoff(Duration::from_secs(10), Duration::from_secs(300), n).as_secs())
+            .collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+}
