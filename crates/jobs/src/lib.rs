@@ -4,8 +4,8 @@
 //! No HTTP and no IO here: the API lives in `api-server`, storage in `store`, and running
 //! in `runtime`.
 
+pub mod pyrandom;
 pub mod quantity;
 pub mod schedule;
-pub mod pyrandom;
 pub mod scheduler;
 pub mod spec;

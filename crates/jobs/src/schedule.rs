@@ -8,6 +8,9 @@
 //!   with Python's `random.randint(min, max)` from a generator seeded with `"<tool> <job>"`,
 //!   minute first, so that jobs spread over the hour/day but keep their time across updates.
 //!   This crate reproduces Python's generator bit for bit ([`crate::pyrandom`]).
+//!   (Earlier versions of the original seeded with the Kubernetes namespace instead,
+//!   `"tool-<tool> <job>"`, through `get_cron_unique_seed`; jobs created then keep the
+//!   `schedule_actual` they got, which [`Schedule::from_stored`] reads back as is.)
 //!   The draws use each field's full range, so `@monthly` can land on day 31 (and then runs only
 //!   in 31-day months) and `@yearly` can land on a day its month lacks (and then never runs),
 //!   exactly as in the original.

@@ -108,6 +108,8 @@ pub enum KillReason {
     Timeout,
     /// [`Scheduler::run_now`] asked for a fresh run.
     RunNow,
+    /// The job was removed.
+    Removed,
 }
 
 /// Why a firing did not start a run.
@@ -126,7 +128,8 @@ pub enum RunOutcome {
     Succeeded,
     /// A non-zero exit, or the attempt could not run.
     Failed,
-    /// It was killed after [`Action::Kill`].
+    /// It was stopped by a kill: after [`Action::Kill`], or by a runtime that enforces the
+    /// deadline itself. A killed run is never retried.
     Killed,
 }
 
@@ -151,7 +154,7 @@ pub enum Error {
 #[derive(Debug, Default)]
 pub struct Scheduler {
     jobs: HashMap<JobKey, JobState>,
-    wakeups: BTreeSet<Wakeup>,
+    wakeups: Wakeups,
 }
 
 /// One job's state, as far as the scheduler is concerned.
@@ -167,7 +170,7 @@ impl Scheduler {
     /// Adds a job, or replaces the schedule, retry and timeout of an existing one.
     ///
     /// The next firing is computed from `now`; a run in progress keeps going (with the deadline
-    /// and retry budget it started with).
+    /// it started with).
     pub fn upsert(&mut self, key: JobKey, job: ScheduledJob, now: OffsetDateTime) {
         let next_due = job.schedule.next_after(now);
         let state = self.jobs.entry(key.clone()).or_insert_with(|| JobState {
@@ -177,66 +180,38 @@ impl Scheduler {
             run: None,
         });
         state.job = job;
-        set_timer(
-            &mut self.wakeups,
-            &key,
-            &mut state.due,
-            TimerKind::Due,
-            next_due,
-        );
+        state.set_due(&mut self.wakeups, &key, next_due);
     }
 
     /// Removes a job; returns the kill for its run in progress, if any (deleting a CronJob
     /// deletes its running Job).
     pub fn remove(&mut self, key: &JobKey) -> Option<Action> {
         let mut state = self.jobs.remove(key)?;
-        set_timer(&mut self.wakeups, key, &mut state.due, TimerKind::Due, None);
-        let mut pending = state.pending.map(|(at, _)| at);
-        set_timer(
-            &mut self.wakeups,
-            key,
-            &mut pending,
-            TimerKind::Pending,
-            None,
-        );
-        let run = state.run?;
-        let mut deadline = run.deadline;
-        set_timer(
-            &mut self.wakeups,
-            key,
-            &mut deadline,
-            TimerKind::Deadline,
-            None,
-        );
+        state.set_due(&mut self.wakeups, key, None);
+        state.set_pending(&mut self.wakeups, key, None);
+        let run = state.end_run(&mut self.wakeups, key)?;
         (!run.waiting_for_retry).then(|| Action::Kill {
             key: key.clone(),
             attempt: run.attempt,
-            reason: KillReason::RunNow,
+            reason: KillReason::Removed,
         })
     }
 
-    /// Asks for a run now (the API's restart); the next [`Scheduler::tick`] acts on it.
+    /// Asks for a run now (the API's restart of a scheduled job); the next
+    /// [`Scheduler::tick`] starts it, after killing a run still going.
     pub fn run_now(&mut self, key: &JobKey, now: OffsetDateTime) -> Result<(), Error> {
         let state = self
             .jobs
             .get_mut(key)
             .ok_or_else(|| Error::UnknownJob { key: key.clone() })?;
-        let mut pending = state.pending.map(|(at, _)| at);
-        set_timer(
-            &mut self.wakeups,
-            key,
-            &mut pending,
-            TimerKind::Pending,
-            Some(now),
-        );
-        state.pending = Some((now, PendingKind::RunNow));
+        state.set_pending(&mut self.wakeups, key, Some((now, PendingKind::RunNow)));
         Ok(())
     }
 
-    /// Records the end of the attempt in progress at `now`.
+    /// Records the end of the attempt in progress, at `now`.
     ///
-    /// A failed attempt is retried (at the next tick) while retries are left, the run was not
-    /// killed and its deadline has not passed.
+    /// A failed attempt is retried (at the next tick) while retries are left, unless the run was
+    /// killed, its deadline has passed or a run-now is waiting.
     pub fn run_finished(
         &mut self,
         key: &JobKey,
@@ -247,110 +222,54 @@ impl Scheduler {
             .jobs
             .get_mut(key)
             .ok_or_else(|| Error::UnknownJob { key: key.clone() })?;
-        let Some(run) = state.run.as_mut().filter(|run| !run.waiting_for_retry) else {
+        let Some(run) = state.run.as_ref().filter(|run| !run.waiting_for_retry) else {
             return Err(Error::NotRunning { key: key.clone() });
         };
+        let run_now_waiting = matches!(state.pending, Some((_, PendingKind::RunNow)));
         let may_retry = outcome == RunOutcome::Failed
             && !run.killed
+            && !run_now_waiting
             && run.attempt <= state.job.retry
             && run.deadline.is_none_or(|deadline| now < deadline);
         if may_retry {
-            run.waiting_for_retry = true;
-            let mut pending = state.pending.map(|(at, _)| at);
-            set_timer(
-                &mut self.wakeups,
-                key,
-                &mut pending,
-                TimerKind::Pending,
-                Some(now),
-            );
-            state.pending = Some((now, PendingKind::Retry));
-            return Ok(());
-        }
-        let mut deadline = run.deadline;
-        set_timer(
-            &mut self.wakeups,
-            key,
-            &mut deadline,
-            TimerKind::Deadline,
-            None,
-        );
-        let restart = run.restart_after;
-        state.run = None;
-        if restart {
-            let mut pending = state.pending.map(|(at, _)| at);
-            set_timer(
-                &mut self.wakeups,
-                key,
-                &mut pending,
-                TimerKind::Pending,
-                Some(now),
-            );
-            state.pending = Some((now, PendingKind::RunNow));
+            if let Some(run) = state.run.as_mut() {
+                run.waiting_for_retry = true;
+            }
+            state.set_pending(&mut self.wakeups, key, Some((now, PendingKind::Retry)));
+        } else if state
+            .end_run(&mut self.wakeups, key)
+            .is_some_and(|run| run.restart_after)
+        {
+            state.set_pending(&mut self.wakeups, key, Some((now, PendingKind::RunNow)));
         }
         Ok(())
     }
 
     /// The earliest instant at which [`Scheduler::tick`] has something to do.
     pub fn next_wakeup(&self) -> Option<OffsetDateTime> {
-        self.wakeups.first().map(|wakeup| wakeup.at)
+        self.wakeups.0.first().map(|wakeup| wakeup.at)
     }
 
-    /// What is due at or before `now`, in time order.
+    /// Everything due at or before `now`, in time order.
     pub fn tick(&mut self, now: OffsetDateTime) -> Vec<Action> {
         let mut actions = Vec::new();
-        while let Some(wakeup) = self
-            .wakeups
-            .first()
-            .filter(|wakeup| wakeup.at <= now)
-            .cloned()
-        {
-            self.wakeups.remove(&wakeup);
+        while let Some(wakeup) = self.wakeups.pop_due(now) {
             let Some(state) = self.jobs.get_mut(&wakeup.key) else {
                 continue;
             };
+            let key = &wakeup.key;
             match wakeup.kind {
-                TimerKind::Due => {
-                    state.due = None;
-                    self.fire(&wakeup.key, wakeup.at, now, &mut actions);
-                }
-                TimerKind::Deadline => {
-                    if let Some(run) = state.run.as_mut() {
-                        run.deadline = None;
-                        if !run.waiting_for_retry && !run.killed {
-                            run.killed = true;
-                            actions.push(Action::Kill {
-                                key: wakeup.key.clone(),
-                                attempt: run.attempt,
-                                reason: KillReason::Timeout,
-                            });
-                        } else if run.waiting_for_retry {
-                            // Out of time between attempts: the run ends failed, nothing to kill.
-                            let restart = run.restart_after;
-                            state.run = None;
-                            let mut pending = state.pending.take().map(|(at, _)| at);
-                            set_timer(
-                                &mut self.wakeups,
-                                &wakeup.key,
-                                &mut pending,
-                                TimerKind::Pending,
-                                None,
-                            );
-                            if restart {
-                                self.start_pending(
-                                    &wakeup.key,
-                                    PendingKind::RunNow,
-                                    now,
-                                    &mut actions,
-                                );
-                            }
-                        }
-                    }
-                }
                 TimerKind::Pending => {
                     if let Some((_, kind)) = state.pending.take() {
-                        self.start_pending(&wakeup.key, kind, now, &mut actions);
+                        state.start_pending(&mut self.wakeups, key, kind, now, &mut actions);
                     }
+                }
+                TimerKind::Deadline => {
+                    state.deadline_passed(&mut self.wakeups, key, now, &mut actions)
+                }
+                TimerKind::Due => {
+                    state.due = None;
+                    state.fire(&mut self.wakeups, key, wakeup.at, now, &mut actions);
                 }
             }
         }
@@ -379,139 +298,14 @@ impl Scheduler {
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
-
-    /// Handles the schedule's firing at `due`, seen at `now`.
-    fn fire(
-        &mut self,
-        key: &JobKey,
-        due: OffsetDateTime,
-        now: OffsetDateTime,
-        actions: &mut Vec<Action>,
-    ) {
-        let Some(state) = self.jobs.get_mut(key) else {
-            return;
-        };
-        let mut due = Some(due);
-        if let Some(missed) = due.filter(|due| now - *due > STARTING_DEADLINE) {
-            actions.push(Action::Skipped {
-                key: key.clone(),
-                due: missed,
-                reason: SkipReason::Missed,
-            });
-            // The first firing at or after `now - STARTING_DEADLINE` may still start.
-            let window_start = now - STARTING_DEADLINE - Duration::NANOSECOND;
-            due = state
-                .job
-                .schedule
-                .next_after(window_start)
-                .filter(|next| *next > missed);
-        }
-        let next_due = match due {
-            Some(due) if due <= now => {
-                if state.run.is_some() {
-                    actions.push(Action::Skipped {
-                        key: key.clone(),
-                        due,
-                        reason: SkipReason::Overlap,
-                    });
-                } else {
-                    let deadline = run_deadline(&state.job, due.max(now));
-                    set_timer_raw(&mut self.wakeups, key, TimerKind::Deadline, deadline);
-                    state.run = Some(Run {
-                        attempt: 1,
-                        deadline,
-                        ..Run::default()
-                    });
-                    actions.push(Action::Start {
-                        key: key.clone(),
-                        attempt: 1,
-                        trigger: Trigger::Schedule { due },
-                        deadline,
-                    });
-                }
-                state.job.schedule.next_after(due)
-            }
-            later => later,
-        };
-        set_timer(
-            &mut self.wakeups,
-            key,
-            &mut state.due,
-            TimerKind::Due,
-            next_due,
-        );
-    }
-
-    fn start_pending(
-        &mut self,
-        key: &JobKey,
-        kind: PendingKind,
-        now: OffsetDateTime,
-        actions: &mut Vec<Action>,
-    ) {
-        let Some(state) = self.jobs.get_mut(key) else {
-            return;
-        };
-        match (kind, state.run.as_mut()) {
-            (PendingKind::Retry, Some(run)) if run.waiting_for_retry => {
-                run.waiting_for_retry = false;
-                run.attempt += 1;
-                actions.push(Action::Start {
-                    key: key.clone(),
-                    attempt: run.attempt,
-                    trigger: Trigger::Retry,
-                    deadline: run.deadline,
-                });
-            }
-            (PendingKind::Retry, _) => {}
-            (PendingKind::RunNow, Some(run)) => {
-                run.restart_after = true;
-                if run.waiting_for_retry {
-                    // Nothing is running between attempts: give up the retry and start afresh.
-                    let mut deadline = run.deadline;
-                    set_timer(
-                        &mut self.wakeups,
-                        key,
-                        &mut deadline,
-                        TimerKind::Deadline,
-                        None,
-                    );
-                    state.run = None;
-                    self.start_pending(key, PendingKind::RunNow, now, actions);
-                } else if !run.killed {
-                    run.killed = true;
-                    actions.push(Action::Kill {
-                        key: key.clone(),
-                        attempt: run.attempt,
-                        reason: KillReason::RunNow,
-                    });
-                }
-            }
-            (PendingKind::RunNow, None) => {
-                let deadline = run_deadline(&state.job, now);
-                set_timer_raw(&mut self.wakeups, key, TimerKind::Deadline, deadline);
-                state.run = Some(Run {
-                    attempt: 1,
-                    deadline,
-                    ..Run::default()
-                });
-                actions.push(Action::Start {
-                    key: key.clone(),
-                    attempt: 1,
-                    trigger: Trigger::RunNow,
-                    deadline,
-                });
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
 struct JobState {
     job: ScheduledJob,
-    /// The next firing, mirrored in the wakeup set.
+    /// The next firing; mirrored in the wakeup set.
     due: Option<OffsetDateTime>,
-    /// A retry or manual start waiting for the next tick, mirrored in the wakeup set.
+    /// A retry or manual start for the next tick; mirrored in the wakeup set.
     pending: Option<(OffsetDateTime, PendingKind)>,
     run: Option<Run>,
 }
@@ -519,11 +313,11 @@ struct JobState {
 #[derive(Debug, Clone, Default)]
 struct Run {
     attempt: u32,
-    /// When the run is killed, mirrored in the wakeup set until it passes.
+    /// When the run is killed; mirrored in the wakeup set until it passes.
     deadline: Option<OffsetDateTime>,
     /// The previous attempt failed and the next one is pending.
     waiting_for_retry: bool,
-    /// A kill was asked for; the run ends for good when it is reported.
+    /// A kill was asked for; the run ends for good when its end is reported.
     killed: bool,
     /// Start a new run once this one's end is reported.
     restart_after: bool,
@@ -535,7 +329,181 @@ enum PendingKind {
     RunNow,
 }
 
-/// One pending instant; the set orders them by time, then kind, then job.
+impl JobState {
+    fn set_due(&mut self, wakeups: &mut Wakeups, key: &JobKey, due: Option<OffsetDateTime>) {
+        wakeups.replace(key, TimerKind::Due, self.due, due);
+        self.due = due;
+    }
+
+    fn set_pending(
+        &mut self,
+        wakeups: &mut Wakeups,
+        key: &JobKey,
+        pending: Option<(OffsetDateTime, PendingKind)>,
+    ) {
+        let at = |pending: Option<(OffsetDateTime, PendingKind)>| pending.map(|(at, _)| at);
+        wakeups.replace(key, TimerKind::Pending, at(self.pending), at(pending));
+        self.pending = pending;
+    }
+
+    /// Starts attempt 1 of a run at `now`.
+    fn start_run(
+        &mut self,
+        wakeups: &mut Wakeups,
+        key: &JobKey,
+        trigger: Trigger,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) {
+        let deadline = self
+            .job
+            .timeout
+            .filter(|timeout| timeout.is_positive())
+            .map(|timeout| now + timeout);
+        wakeups.replace(key, TimerKind::Deadline, None, deadline);
+        self.run = Some(Run {
+            attempt: 1,
+            deadline,
+            ..Run::default()
+        });
+        actions.push(Action::Start {
+            key: key.clone(),
+            attempt: 1,
+            trigger,
+            deadline,
+        });
+    }
+
+    /// Forgets the run (and its deadline), returning it.
+    fn end_run(&mut self, wakeups: &mut Wakeups, key: &JobKey) -> Option<Run> {
+        let run = self.run.take()?;
+        wakeups.replace(key, TimerKind::Deadline, run.deadline, None);
+        Some(run)
+    }
+
+    /// The schedule's firing at `due`, handled at `now`.
+    fn fire(
+        &mut self,
+        wakeups: &mut Wakeups,
+        key: &JobKey,
+        due: OffsetDateTime,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) {
+        let mut due = Some(due);
+        if let Some(missed) = due.filter(|due| now - *due > STARTING_DEADLINE) {
+            actions.push(Action::Skipped {
+                key: key.clone(),
+                due: missed,
+                reason: SkipReason::Missed,
+            });
+            // The first firing at or after `now - STARTING_DEADLINE` may still start.
+            let window_start = now - STARTING_DEADLINE - Duration::NANOSECOND;
+            due = self
+                .job
+                .schedule
+                .next_after(window_start)
+                .filter(|next| *next > missed);
+        }
+        let next_due = match due {
+            Some(due) if due <= now => {
+                if self.run.is_some() {
+                    actions.push(Action::Skipped {
+                        key: key.clone(),
+                        due,
+                        reason: SkipReason::Overlap,
+                    });
+                } else {
+                    self.start_run(wakeups, key, Trigger::Schedule { due }, now, actions);
+                }
+                self.job.schedule.next_after(due)
+            }
+            later => later,
+        };
+        self.set_due(wakeups, key, next_due);
+    }
+
+    fn start_pending(
+        &mut self,
+        wakeups: &mut Wakeups,
+        key: &JobKey,
+        kind: PendingKind,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(run) = self.run.as_mut() else {
+            if kind == PendingKind::RunNow {
+                self.start_run(wakeups, key, Trigger::RunNow, now, actions);
+            }
+            return;
+        };
+        match kind {
+            PendingKind::Retry if run.waiting_for_retry => {
+                run.waiting_for_retry = false;
+                run.attempt += 1;
+                actions.push(Action::Start {
+                    key: key.clone(),
+                    attempt: run.attempt,
+                    trigger: Trigger::Retry,
+                    deadline: run.deadline,
+                });
+            }
+            PendingKind::Retry => {}
+            PendingKind::RunNow if run.waiting_for_retry => {
+                // Nothing runs between attempts: drop the retry and start afresh.
+                self.end_run(wakeups, key);
+                self.start_run(wakeups, key, Trigger::RunNow, now, actions);
+            }
+            PendingKind::RunNow => {
+                run.restart_after = true;
+                if !run.killed {
+                    run.killed = true;
+                    actions.push(Action::Kill {
+                        key: key.clone(),
+                        attempt: run.attempt,
+                        reason: KillReason::RunNow,
+                    });
+                }
+            }
+        }
+    }
+
+    fn deadline_passed(
+        &mut self,
+        wakeups: &mut Wakeups,
+        key: &JobKey,
+        now: OffsetDateTime,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        // The set no longer holds it.
+        run.deadline = None;
+        if run.waiting_for_retry {
+            // Out of time between attempts: the run ends failed and nothing is left to kill.
+            let restart = run.restart_after;
+            self.end_run(wakeups, key);
+            self.set_pending(wakeups, key, None);
+            if restart {
+                self.start_run(wakeups, key, Trigger::RunNow, now, actions);
+            }
+        } else if !run.killed {
+            run.killed = true;
+            actions.push(Action::Kill {
+                key: key.clone(),
+                attempt: run.attempt,
+                reason: KillReason::Timeout,
+            });
+        }
+    }
+}
+
+/// Every pending instant of every job, ordered by time.
+#[derive(Debug, Default)]
+struct Wakeups(BTreeSet<Wakeup>);
+
+/// One pending instant; ordered by time, then kind, then job.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Wakeup {
     at: OffsetDateTime,
@@ -552,42 +520,39 @@ enum TimerKind {
     Due,
 }
 
-fn run_deadline(job: &ScheduledJob, started_at: OffsetDateTime) -> Option<OffsetDateTime> {
-    job.timeout
-        .filter(|timeout| timeout.is_positive())
-        .map(|timeout| started_at + timeout)
-}
-
-/// Moves a job's timer of `kind` from `*slot` to `at`, keeping the set and the slot in step.
-fn set_timer(
-    wakeups: &mut BTreeSet<Wakeup>,
-    key: &JobKey,
-    slot: &mut Option<OffsetDateTime>,
-    kind: TimerKind,
-    at: Option<OffsetDateTime>,
-) {
-    if let Some(old) = slot.take() {
-        wakeups.remove(&Wakeup {
-            at: old,
-            kind,
-            key: key.clone(),
-        });
+impl Wakeups {
+    /// Moves a job's timer of `kind` from `old` to `new`.
+    fn replace(
+        &mut self,
+        key: &JobKey,
+        kind: TimerKind,
+        old: Option<OffsetDateTime>,
+        new: Option<OffsetDateTime>,
+    ) {
+        if old == new {
+            return;
+        }
+        if let Some(at) = old {
+            self.0.remove(&Wakeup {
+                at,
+                kind,
+                key: key.clone(),
+            });
+        }
+        if let Some(at) = new {
+            self.0.insert(Wakeup {
+                at,
+                kind,
+                key: key.clone(),
+            });
+        }
     }
-    set_timer_raw(wakeups, key, kind, at);
-    *slot = at;
-}
 
-fn set_timer_raw(
-    wakeups: &mut BTreeSet<Wakeup>,
-    key: &JobKey,
-    kind: TimerKind,
-    at: Option<OffsetDateTime>,
-) {
-    if let Some(at) = at {
-        wakeups.insert(Wakeup {
-            at,
-            kind,
-            key: key.clone(),
-        });
+    /// Takes the earliest wakeup if it is due at `now`.
+    fn pop_due(&mut self, now: OffsetDateTime) -> Option<Wakeup> {
+        if self.0.first()?.at > now {
+            return None;
+        }
+        self.0.pop_first()
     }
 }

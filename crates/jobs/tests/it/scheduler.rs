@@ -523,7 +523,7 @@ fn removing_a_running_job_kills_its_run_and_forgets_it() {
         Some(Action::Kill {
             key: key.clone(),
             attempt: 1,
-            reason: KillReason::RunNow
+            reason: KillReason::Removed
         })
     );
     assert_eq!(sim.scheduler.next_wakeup(), None);
@@ -569,4 +569,62 @@ fn five_thousand_hourly_schedules_each_start_once_an_hour() {
         action,
         Action::Start { trigger: Trigger::Schedule { due }, .. } if due == at
     )));
+}
+
+#[test]
+fn a_run_failing_while_a_run_now_waits_is_not_retried_and_the_fresh_run_starts() {
+    let mut scheduler = Scheduler::default();
+    let key = key("tool", "racy");
+    let schedule = Schedule::parse("tool", "racy", "0 * * * *").unwrap();
+    scheduler.upsert(
+        key.clone(),
+        ScheduledJob {
+            schedule,
+            retry: 3,
+            timeout: None,
+        },
+        T0,
+    );
+    scheduler.run_now(&key, T0).unwrap();
+    let fresh_start = Action::Start {
+        key: key.clone(),
+        attempt: 1,
+        trigger: Trigger::RunNow,
+        deadline: None,
+    };
+    assert_eq!(scheduler.tick(T0), std::slice::from_ref(&fresh_start));
+    // Asked again; the run fails before the next tick sees the request.
+    let later = T0 + Duration::seconds(5);
+    scheduler.run_now(&key, later).unwrap();
+    scheduler
+        .run_finished(&key, RunOutcome::Failed, later)
+        .unwrap();
+    assert_eq!(scheduler.tick(later), [fresh_start]);
+}
+
+#[test]
+fn reporting_the_end_of_a_run_that_is_not_going_is_an_error() {
+    let mut scheduler = Scheduler::default();
+    let idle = key("tool", "idle");
+    let schedule = Schedule::parse("tool", "idle", "0 * * * *").unwrap();
+    scheduler.upsert(
+        idle.clone(),
+        ScheduledJob {
+            schedule,
+            retry: 0,
+            timeout: None,
+        },
+        T0,
+    );
+    let err = scheduler
+        .run_finished(&idle, RunOutcome::Succeeded, T0)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "scheduled job tool/idle has no run in progress"
+    );
+    let err = scheduler
+        .run_finished(&key("tool", "other"), RunOutcome::Succeeded, T0)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no scheduled job tool/other");
 }
