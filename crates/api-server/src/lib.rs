@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod envvars;
 pub mod listener;
 pub mod metrics;
 pub mod paths;

@@ -53,6 +53,8 @@ pub enum AdminRequest {
     TokenList,
     /// `token revoke ID`.
     TokenRevoke { id: String },
+    /// `secrets rotate-key`: a new envvars key; every value re-encrypted with it.
+    SecretsRotateKey,
 }
 
 /// The daemon's answer.
@@ -182,6 +184,19 @@ pub struct TokenView {
     pub expires_at: Option<String>,
     /// RFC 3339, when revoked.
     pub revoked_at: Option<String>,
+}
+
+/// The answer to `secrets rotate-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotated {
+    /// The new active key's id.
+    pub key_id: u32,
+    /// How many values were re-encrypted with it.
+    pub reencrypted: u64,
+    /// Old keys deleted because no value refers to them any more.
+    pub retired: Vec<u32>,
+    /// Values that could not be re-encrypted (`tool/NAME: reason`); their keys are kept.
+    pub unreadable: Vec<String>,
 }
 
 /// The answer to `token create`: the token text is shown this once.

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use api_types::admin::{
-    AdminRequest, AdminResponse, CredsRegenerated, CredsRenewed, Kubeconfig, MaintainersChanged,
-    TokenCreated, TokenView, ToolDeleted, ToolView, UserView,
+    AdminRequest, AdminResponse, CredsRegenerated, CredsRenewed, KeyRotated, Kubeconfig,
+    MaintainersChanged, TokenCreated, TokenView, ToolDeleted, ToolView, UserView,
 };
 
 /// Flags of `toolforged admin`.
@@ -47,6 +47,17 @@ pub enum AdminCommand {
     /// Scoped bearer tokens, for clients without a certificate.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The envvars' encryption keys.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `toolforged admin secrets …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SecretsCommand {
+    /// Create a new key, re-encrypt every envvar with it and delete the old key;
+    /// the daemon keeps serving meanwhile.
+    RotateKey,
 }
 
 /// `toolforged admin token …`.
@@ -250,6 +261,7 @@ fn build_request(command: AdminCommand) -> Result<AdminRequest, String> {
         },
         AdminCommand::Token(TokenCommand::List) => AdminRequest::TokenList,
         AdminCommand::Token(TokenCommand::Revoke { id }) => AdminRequest::TokenRevoke { id },
+        AdminCommand::Secrets(SecretsCommand::RotateKey) => AdminRequest::SecretsRotateKey,
     })
 }
 
@@ -419,7 +431,28 @@ fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
             Err(_) => format!("{value}\n"),
         },
         AdminRequest::TokenRevoke { id } => format!("Revoked token {id}.\n"),
+        AdminRequest::SecretsRotateKey => render_rotation(value),
     }
+}
+
+fn render_rotation(value: &serde_json::Value) -> String {
+    let Ok(rotated) = serde_json::from_value::<KeyRotated>(value.clone()) else {
+        return format!("{value}\n");
+    };
+    let retired: Vec<String> = rotated.retired.iter().map(u32::to_string).collect();
+    let retired = if retired.is_empty() {
+        "none".to_owned()
+    } else {
+        retired.join(", ")
+    };
+    let mut out = format!(
+        "Key {} is now active: {} envvar values re-encrypted; retired keys: {retired}.\n",
+        rotated.key_id, rotated.reencrypted
+    );
+    for failure in rotated.unreadable {
+        out.push_str(&format!("not re-encrypted: {failure}\n"));
+    }
+    out
 }
 
 fn render_user(user: &UserView) -> String {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use accounts::Accounts;
 use api_types::admin::{
     AdminError, AdminRequest, AdminResponse, CertificateView, CredsRegenerated, CredsRenewed,
-    Kubeconfig, MaintainersChanged, MemberView, TokenCreated, TokenView, ToolDeleted, ToolView,
-    UserView,
+    KeyRotated, Kubeconfig, MaintainersChanged, MemberView, TokenCreated, TokenView, ToolDeleted,
+    ToolView, UserView,
 };
 use store::PrincipalKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,6 +22,7 @@ const MAX_REQUEST: u64 = 1 << 20;
 pub async fn serve(
     listener: UnixListener,
     accounts: Arc<Accounts>,
+    secrets: Arc<secrets::Secrets>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -37,6 +38,7 @@ pub async fn serve(
             },
         };
         let accounts = accounts.clone();
+        let secrets = secrets.clone();
         tracker.spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut buf = Vec::new();
@@ -45,7 +47,7 @@ pub async fn serve(
                 return;
             }
             let response = match serde_json::from_slice::<AdminRequest>(&buf) {
-                Ok(request) => handle(&accounts, request).await,
+                Ok(request) => handle(&accounts, &secrets, request).await,
                 Err(err) => refused(format!("malformed admin request: {err}")),
             };
             let text = serde_json::to_vec(&response).unwrap_or_default();
@@ -58,8 +60,15 @@ pub async fn serve(
 }
 
 /// Carries out one admin request.
-pub async fn handle(accounts: &Accounts, request: AdminRequest) -> AdminResponse {
+pub async fn handle(
+    accounts: &Accounts,
+    secrets: &secrets::Secrets,
+    request: AdminRequest,
+) -> AdminResponse {
     let command = command_name(&request);
+    if request == AdminRequest::SecretsRotateKey {
+        return rotate_key(secrets).await;
+    }
     match dispatch(accounts, request).await {
         Ok(value) => AdminResponse::Ok(value),
         Err(err) => {
@@ -92,13 +101,35 @@ fn command_name(request: &AdminRequest) -> &'static str {
         AdminRequest::TokenCreate { .. } => "token create",
         AdminRequest::TokenList => "token list",
         AdminRequest::TokenRevoke { .. } => "token revoke",
+        AdminRequest::SecretsRotateKey => "secrets rotate-key",
     }
 }
 
-fn render_error(err: &accounts::Error) -> String {
+/// `secrets rotate-key`: its errors are the platform's (a key file cannot be written,
+/// the database failed), never a refusal.
+async fn rotate_key(secrets: &secrets::Secrets) -> AdminResponse {
+    match secrets.rotate_key().await {
+        Ok(rotation) => AdminResponse::Ok(json(&KeyRotated {
+            key_id: rotation.key_id,
+            reencrypted: rotation.reencrypted,
+            retired: rotation.retired,
+            unreadable: rotation.unreadable,
+        })),
+        Err(err) => {
+            let message = render_error(&err);
+            tracing::error!(command = "secrets rotate-key", error = %message, "admin command failed");
+            AdminResponse::Error(AdminError {
+                message,
+                refused: false,
+            })
+        }
+    }
+}
+
+fn render_error(err: &dyn std::error::Error) -> String {
     // Walk the source chain once, so each cause is printed exactly once.
     let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(cause) = source {
         let text = cause.to_string();
         if !message.contains(&text) {
@@ -268,6 +299,8 @@ async fn dispatch(
             accounts.revoke_token(&id).await?;
             json(&serde_json::json!({"id": id, "revoked": true}))
         }
+        // Answered by `handle` before dispatching here.
+        AdminRequest::SecretsRotateKey => serde_json::Value::Null,
     };
     Ok(value)
 }

@@ -72,6 +72,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("while opening the store at {}", data.database().display()))?;
     restrict(&data.database(), 0o600)?;
+    let secrets = Arc::new(
+        secrets::Secrets::open(
+            &store,
+            &data.root.join("secrets").join("keys"),
+            secrets::SecretsConfig::default(),
+        )
+        .await
+        .context("while opening the envvars' encryption keys")?,
+    );
 
     let runtime = start_runtime(&config, &data).await?;
     let job_network_host = runtime.job_network_host();
@@ -147,7 +156,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let api_router = api_server::router(state.clone());
+    let api_router = api_server::router_with_services(
+        state.clone(),
+        api_server::envvars::service(secrets.clone()),
+    );
     if let Some(listener) = job_api_listener {
         tracker.spawn(api_server::listener::serve_tls(
             listener,
@@ -177,6 +189,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracker.spawn(admin_server::serve(
         admin_listener,
         accounts.clone(),
+        secrets.clone(),
         cancel.clone(),
         tracker.clone(),
     ));

@@ -1,6 +1,7 @@
 //! System tests of `toolforged`: the real binary on a temporary data directory.
 
 mod admin;
+mod envvars;
 mod foundation;
 mod gateway;
 mod official_clients;
