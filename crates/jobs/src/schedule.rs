@@ -23,9 +23,11 @@
 //!   refused by the original) and day of week 0-6 where `7` and `sun`..`sat` are also accepted
 //!   as single values. A step must be between 1 and the field's maximum.
 //!
-//! Where the original's check accepts text that Kubernetes' cron parser (which then runs the
-//! schedule) refuses, this parser refuses it too, with the same error: an empty step (`*/`),
-//! underscores in numbers (`1_0`), and non-ASCII digits.
+//! Where the original's check accepts text that Kubernetes' cron parser (robfig/cron v3, which
+//! then runs the schedule) refuses, this parser refuses it too, with the same error: an empty
+//! step (`*/`), underscores in numbers (`1_0`), and non-ASCII digits. The one exception is a
+//! day of week of `7`: robfig/cron's bounds stop at 6, but the original documents and accepts
+//! `7` as Sunday, so it runs here as Sunday.
 //!
 //! Matching follows Kubernetes' cron (robfig/cron): `v/step` means `v`, `v+step`, ... up to the
 //! field's maximum; when the day of month and the day of week are both restricted a day matches

@@ -66,3 +66,23 @@ fn empty_ranges_and_over_wide_draws_are_errors_not_panics() {
     assert!(random.randint(i64::MIN, i64::MAX).is_err());
     assert!(random.randint(i64::MAX - 1, i64::MAX).is_ok());
 }
+
+#[test]
+fn an_integer_seed_gives_the_same_words_as_cpython_whatever_its_leading_zero_bytes() {
+    // random.Random(n): the first two getrandbits(32).
+    let cases: [(&[u8], [u64; 2]); 5] = [
+        (&[], [3626764237, 1654615998]),
+        (&[0, 0, 0], [3626764237, 1654615998]),
+        (&12345u32.to_be_bytes(), [1789368711, 3146859322]),
+        (&(1u64 << 40 | 5).to_be_bytes(), [2166296868, 2220160828]),
+        (&u64::MAX.to_be_bytes(), [93740670, 1068495656]),
+    ];
+    for (bytes, expected) in cases {
+        let mut random = Random::from_big_endian_integer(bytes);
+        let actual = [
+            random.getrandbits(32).unwrap(),
+            random.getrandbits(32).unwrap(),
+        ];
+        assert_eq!(actual, expected, "seed bytes {bytes:?}");
+    }
+}
