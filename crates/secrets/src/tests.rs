@@ -293,3 +293,29 @@ async fn deleting_a_tool_deletes_its_envvars() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn the_job_environment_is_the_tools_own_envvars_decrypted_and_sorted_by_name() {
+    let fx = fixture(SecretsConfig::default()).await;
+    assert_eq!(fx.secrets.job_environment("mytool").await.unwrap(), []);
+    fx.set("mytool", "ZED_VAR", "last").await.unwrap();
+    fx.set("mytool", "API_TOKEN", "multi\nline value\n")
+        .await
+        .unwrap();
+    fx.set("mytool", "TOOL_OAUTH__SECRET", "").await.unwrap();
+    fx.set("other", "API_TOKEN", "not mine").await.unwrap();
+    assert_eq!(
+        fx.secrets.job_environment("mytool").await.unwrap(),
+        [
+            ("API_TOKEN".to_owned(), "multi\nline value\n".to_owned()),
+            ("TOOL_OAUTH__SECRET".to_owned(), String::new()),
+            ("ZED_VAR".to_owned(), "last".to_owned()),
+        ]
+    );
+    // A value that no longer decrypts stops the job's start rather than dropping it.
+    sqlx::query("UPDATE envvars SET ciphertext = x'00' WHERE tool = 'mytool' AND name = 'ZED_VAR'")
+        .execute(fx.store.pool())
+        .await
+        .unwrap();
+    assert!(fx.secrets.job_environment("mytool").await.is_err());
+}

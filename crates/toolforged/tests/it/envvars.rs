@@ -639,3 +639,37 @@ fn a_key_file_others_can_read_stops_the_daemon_with_the_fix() {
     let mut conn = connect_as(&daemon, "mytool");
     assert_value(&mut conn, "mytool", "MY_VAR", "v");
 }
+
+#[test]
+fn the_envvars_routes_are_documented_in_the_openapi_document() {
+    let daemon = daemon_with_tool();
+    let mut conn = connect_as(&daemon, "mytool");
+    let doc = conn.get("/envvars/openapi.json").unwrap().json();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/envvars/v1/tool/{tool}/envvars", &["get", "post"][..]),
+        (
+            "/envvars/v1/tool/{tool}/envvars/{name}",
+            &["get", "delete"][..],
+        ),
+        ("/envvars/v1/tool/{tool}/quotas", &["get"][..]),
+    ] {
+        for method in methods {
+            assert!(
+                paths[path].get(*method).is_some(),
+                "{method} {path} in {doc}"
+            );
+        }
+    }
+    for schema in [
+        "EnvvarResponse",
+        "EnvvarListResponse",
+        "QuotaResponse",
+        "CreateEnvvarRequest",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema}"
+        );
+    }
+}
