@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod authz;
 pub mod envvars;
+pub mod jobs;
 pub mod listener;
 pub mod metrics;
 pub mod paths;

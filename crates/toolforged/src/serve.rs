@@ -82,7 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("while opening the envvars' encryption keys")?,
     );
 
-    let runtime = start_runtime(&config, &data).await?;
+    let (runtime, images) = start_runtime(&config, &data).await?;
     let job_network_host = runtime.job_network_host();
 
     let api_listener = bind(config.api_addr, "--api-addr").await?;
@@ -156,9 +156,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // Jobs reach the API on the job network when they have one, else where clients do.
+    let api_url_for_jobs = match job_network_host {
+        Some(host) => format!("https://{host}:{}", api_addr.port()),
+        None => public_api_url.clone(),
+    };
+    let engine = jobs_engine::JobsEngine::new(
+        store.clone(),
+        runtime.clone() as Arc<dyn runtime::Runtime>,
+        jobs_engine::EngineConfig::new(
+            config.homes_dir.clone(),
+            data.root.join("logs"),
+            api_url_for_jobs,
+        ),
+        Some(Arc::new(SecretsEnv(secrets.clone())) as Arc<dyn jobs_engine::EnvSource>),
+        cancel.clone(),
+        tracker.clone(),
+    );
+    if let Err(err) = engine.recover().await {
+        tracing::error!(error = %format!("{err:#}"), "recovering jobs after the restart failed");
+    }
+    let jobs_service = Arc::new(api_server::jobs::JobsService {
+        engine,
+        images,
+        schedule_actual: Box::new(|schedule, tool, job| {
+            jobs::schedule::Schedule::parse(tool, job, schedule)
+                .map(|parsed| parsed.schedule_actual().to_owned())
+                .map_err(|err| err.to_string())
+        }),
+    });
     let api_router = api_server::router_with_services(
         state.clone(),
-        api_server::envvars::service(secrets.clone()),
+        api_server::envvars::service(secrets.clone()).merge(api_server::tool_scoped_service(
+            "jobs",
+            api_server::jobs::routes(jobs_service),
+        )),
     );
     if let Some(listener) = job_api_listener {
         tracker.spawn(api_server::listener::serve_tls(
@@ -228,8 +260,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The envvars service as the jobs engine's source of job environments.
+struct SecretsEnv(Arc<secrets::Secrets>);
+
+impl jobs_engine::EnvSource for SecretsEnv {
+    fn env_for<'a>(
+        &'a self,
+        tool: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(String, String)>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            match self.0.job_environment(tool).await {
+                Ok(env) => env,
+                Err(err) => {
+                    tracing::error!(%tool, error = %err, "reading a tool's envvars for a job failed");
+                    Vec::new()
+                }
+            }
+        })
+    }
+}
+
 /// Probes what isolation this machine allows and says so when it is less than full.
-async fn start_runtime(config: &Config, data: &DataDir) -> anyhow::Result<Arc<LocalRuntime>> {
+async fn start_runtime(
+    config: &Config,
+    data: &DataDir,
+) -> anyhow::Result<(Arc<LocalRuntime>, Arc<runtime::images::ImageCatalog>)> {
     let catalog_path = data.root.join("images.yaml");
     let images =
         tokio::task::spawn_blocking(move || runtime::images::ImageCatalog::load(&catalog_path))
@@ -239,7 +295,7 @@ async fn start_runtime(config: &Config, data: &DataDir) -> anyhow::Result<Arc<Lo
     let runtime = LocalRuntime::new(LocalRuntimeConfig {
         hidden_paths: vec![data.root.clone()],
         homes_dir: config.homes_dir.clone(),
-        images,
+        images: images.clone(),
         allow_unisolated: config.allow_unisolated_jobs,
         job_nat: config.job_nat,
         cgroup_parent: cgroup_parent(&data.root),
@@ -271,7 +327,7 @@ async fn start_runtime(config: &Config, data: &DataDir) -> anyhow::Result<Arc<Lo
     if !runtime.limits_enforced() {
         tracing::warn!("memory, cpu and pids limits are not enforced for jobs on this machine");
     }
-    Ok(Arc::new(runtime))
+    Ok((Arc::new(runtime), Arc::new(images)))
 }
 
 /// The cgroup directory of this daemon's workloads: one per data directory, so daemons

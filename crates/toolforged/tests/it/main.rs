@@ -4,6 +4,7 @@ mod admin;
 mod envvars;
 mod foundation;
 mod gateway;
+mod jobs;
 mod official_clients;
 
 use std::path::Path;
