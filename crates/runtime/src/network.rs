@@ -174,7 +174,6 @@ pub(crate) async fn attach(
         tracing::warn!(netns, "removing a leftover network namespace");
         remove(netns, veth).await;
     }
-    ip(&["netns", "add", netns]).await?;
     let res = configure(network, nat, netns, veth, start).await;
     if res.is_err() {
         remove(netns, veth).await;
@@ -189,37 +188,59 @@ async fn configure(
     veth: &str,
     start: u64,
 ) -> Result<Attachment> {
-    ip(&[
-        "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns,
-    ])
-    .await?;
-    ip(&["link", "set", veth, "up"]).await?;
-    let host = network.host_address.to_string();
-    let mut claimed = None;
-    for candidate in network.candidates(start) {
-        let route = format!("{candidate}/32");
-        match ip(&["route", "add", &route, "dev", veth, "src", &host]).await {
-            Ok(()) => {
-                claimed = Some(candidate);
-                break;
-            }
-            Err(Error::Command { stderr, .. }) if stderr.contains("File exists") => continue,
-            Err(err) => return Err(err),
+    // Each `ip` process costs milliseconds before it does anything, so the host side is one
+    // batch that also claims the first candidate address (its fourth line).
+    let host = network.host_address;
+    let mut candidates = network.candidates(start);
+    let first = candidates.next().ok_or(Error::NetworkExhausted)?;
+    let host_side = format!(
+        "netns add {netns}\n\
+         link add {veth} type veth peer name eth0 netns {netns}\n\
+         link set {veth} up\n\
+         route add {first}/32 dev {veth} src {host}\n"
+    );
+    let address = match ip_batch(None, &host_side).await {
+        Ok(()) => first,
+        Err(Error::Command { stderr, .. }) if claim_failed(&stderr, 4) => {
+            claim(candidates, veth, host).await?
         }
-    }
-    let address = claimed.ok_or(Error::NetworkExhausted)?;
-    let mut batch = format!(
+        Err(err) => return Err(err),
+    };
+    let mut inside = format!(
         "addr add {address}/32 dev eth0\nlink set lo up\nlink set eth0 up\nroute add {host}/32 dev eth0\n"
     );
     if nat {
-        batch.push_str(&format!("route add default via {host} dev eth0\n"));
+        inside.push_str(&format!("route add default via {host} dev eth0\n"));
     }
-    ip_batch(netns, &batch).await?;
+    ip_batch(Some(netns), &inside).await?;
     Ok(Attachment {
         netns: netns.to_owned(),
         veth: veth.to_owned(),
         address,
     })
+}
+
+/// Whether a batch failed only because line `line`, a route claim, found the address taken.
+fn claim_failed(stderr: &str, line: usize) -> bool {
+    stderr.contains("File exists") && stderr.contains(&format!("Command failed -:{line}"))
+}
+
+/// Claims the first free address among `candidates` for `veth`.
+async fn claim(
+    candidates: impl Iterator<Item = Ipv4Addr>,
+    veth: &str,
+    host: Ipv4Addr,
+) -> Result<Ipv4Addr> {
+    let host = host.to_string();
+    for candidate in candidates {
+        let route = format!("{candidate}/32");
+        match ip(&["route", "add", &route, "dev", veth, "src", &host]).await {
+            Ok(()) => return Ok(candidate),
+            Err(Error::Command { stderr, .. }) if stderr.contains("File exists") => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(Error::NetworkExhausted)
 }
 
 /// Finds an existing namespace's attachment (after a daemon restart).
@@ -254,14 +275,19 @@ pub(crate) fn exists(netns: &str) -> bool {
 }
 
 /// Removes the namespace and the veth pair (the route goes with the link), if they exist.
+///
+/// The link goes first: deleting it is synchronous, while the namespace's own interfaces
+/// are destroyed in the background after `netns del`, and a start of the same id right
+/// after must find the name free.
 pub(crate) async fn remove(netns: &str, veth: &str) {
-    if !exists(netns) {
-        return;
-    }
-    if let Err(err) = ip(&["link", "del", veth]).await {
+    if PathBuf::from("/sys/class/net").join(veth).exists()
+        && let Err(err) = ip(&["link", "del", veth]).await
+    {
         tracing::debug!(veth, error = %err, "veth already gone");
     }
-    if let Err(err) = ip(&["netns", "del", netns]).await {
+    if exists(netns)
+        && let Err(err) = ip(&["netns", "del", netns]).await
+    {
         tracing::warn!(netns, error = %err, "could not remove a job's network namespace");
     }
 }
@@ -292,10 +318,16 @@ async fn ip_allow_exists(args: &[&str]) -> Result<()> {
     }
 }
 
-async fn ip_batch(netns: &str, batch: &str) -> Result<()> {
-    let command = format!("ip -n {netns} -batch -");
+/// Runs `ip -batch -` (inside `netns` when given) with `batch` on its standard input.
+async fn ip_batch(netns: Option<&str>, batch: &str) -> Result<()> {
+    let mut args = Vec::new();
+    if let Some(netns) = netns {
+        args.extend(["-n", netns]);
+    }
+    args.extend(["-batch", "-"]);
+    let command = format!("ip {}", args.join(" "));
     let mut child = Command::new("ip")
-        .args(["-n", netns, "-batch", "-"])
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
