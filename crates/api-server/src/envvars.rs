@@ -86,8 +86,9 @@ pub fn service(secrets: Arc<Secrets>) -> OpenApiRouter<AppState> {
         .routes(routes!(list_envvars, create_envvar))
         .routes(routes!(get_envvar, delete_envvar))
         .routes(routes!(get_quota))
-        // Without this, an unknown envvars route would reach the gateway's catch-all,
+        // Without these, an unknown envvars route would reach the gateway's catch-all,
         // which says the service is not built.
+        .route("/", any(no_such_route))
         .route("/{*rest}", any(no_such_route))
         .layer(Extension(secrets));
     tool_scoped_service("envvars", routes)

@@ -180,8 +180,7 @@ impl KeyRing {
         String::from_utf8(plain)
             .map(SecretValue::new)
             .map_err(|err| {
-                let mut bytes = Zeroizing::new(err.into_bytes());
-                bytes.fill(0);
+                drop(Zeroizing::new(err.into_bytes()));
                 undecryptable()
             })
     }
