@@ -387,7 +387,7 @@ async fn run(program: &str, args: &[&str]) -> Result<()> {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use crate::network::{JobNetwork, nat_rules};
+    use crate::network::{JobNetwork, claim_failed, nat_rules};
 
     #[test]
     fn candidates_stay_inside_the_network_and_skip_reserved_addresses() {
@@ -422,5 +422,18 @@ mod tests {
                 "-t filter FORWARD -s 10.213.0.0/16 -d 10.213.0.0/16 -j DROP",
             ]
         );
+    }
+
+    #[test]
+    fn a_taken_address_is_told_apart_from_other_batch_failures() {
+        let taken = "RTNETLINK answers: File exists\nCommand failed -:4";
+        assert!(claim_failed(taken, 4));
+        let stale_namespace =
+            "Cannot create namespace file \"/run/netns/x\": File exists\nCommand failed -:1";
+        assert!(!claim_failed(stale_namespace, 4));
+        assert!(!claim_failed(
+            "Error: Nexthop device is not up.\nCommand failed -:4",
+            4
+        ));
     }
 }
