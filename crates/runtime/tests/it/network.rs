@@ -169,3 +169,45 @@ async fn a_job_reaches_a_server_on_the_job_networks_host_address() {
     );
     assert_eq!(fixture.stdout_of(&spec), "ok\n");
 }
+
+/// Removes a route when dropped.
+struct RouteGuard(String);
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["route", "del", &self.0, "dev", "lo"])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_replica_whose_first_address_is_taken_gets_another_free_one() {
+    let Some(fixture) =
+        Fixture::root("a_replica_whose_first_address_is_taken_gets_another_free_one").await
+    else {
+        return;
+    };
+    let runtime = fixture.runtime();
+    let spec = fixture.spec("mytool", TOOL_UID, "claims", 0, "true");
+    let mut handle = runtime.start(spec.clone()).await.expect("started");
+    let first = handle.address.expect("an address");
+    exit_of(&mut handle, Duration::from_secs(30)).await;
+
+    // Someone else (another daemon) now holds that address: the same id hashes to it first.
+    let route = format!("{first}/32");
+    let status = std::process::Command::new("ip")
+        .args(["route", "add", &route, "dev", "lo"])
+        .status()
+        .expect("ip");
+    assert!(status.success());
+    let _guard = RouteGuard(route);
+    let mut handle = runtime.start(spec).await.expect("started again");
+    let second = handle.address.expect("an address");
+    assert_ne!(first, second);
+    assert_eq!(
+        exit_of(&mut handle, Duration::from_secs(30)).await,
+        ExitStatus::Code(0)
+    );
+    assert!(fixture.network_namespaces().is_empty());
+}
