@@ -687,3 +687,56 @@ fn the_envvars_routes_are_documented_in_the_openapi_document() {
         );
     }
 }
+
+#[test]
+fn a_job_started_after_create_sees_the_envvars_in_its_environment() {
+    const TEST: &str = "a_job_started_after_create_sees_the_envvars_in_its_environment";
+    if !test_support::skip::is_root() {
+        return prerequisite_missing(TEST, "jobs run isolated as their tool's uid only as root");
+    }
+    let daemon = daemon_with_tool();
+    let mut conn = connect_as(&daemon, "mytool");
+    for (name, value) in [("MY_VAR", "secret value"), ("TWO_LINES", "one\ntwo")] {
+        let res = create(&mut conn, "mytool", &json!({"name": name, "value": value}));
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    let run_job = |job: &str| {
+        let mut cmd = match daemon.official_client("mytool", "toolforge") {
+            Ok(cmd) => cmd,
+            Err(reason) => {
+                prerequisite_missing(TEST, &reason);
+                return false;
+            }
+        };
+        let out = cmd
+            .args(["jobs", "run", job, "--image", "bookworm", "--wait", "60"])
+            .args(["--command", "printf '[%s][%s]' \"$MY_VAR\" \"$TWO_LINES\""])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        true
+    };
+    if !run_job("first") {
+        return;
+    }
+    assert_eq!(
+        read(&daemon.tool_home("mytool").join("first.out")),
+        "[secret value][one\ntwo]"
+    );
+    // A changed value applies to the jobs started afterwards.
+    create(
+        &mut conn,
+        "mytool",
+        &json!({"name": "MY_VAR", "value": "changed"}),
+    );
+    run_job("second");
+    assert_eq!(
+        read(&daemon.tool_home("mytool").join("second.out")),
+        "[changed][one\ntwo]"
+    );
+}
