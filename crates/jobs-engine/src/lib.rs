@@ -25,6 +25,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use jobs::schedule::Schedule;
+use jobs::scheduler::{
+    Action, JobKey, KillReason, RunOutcome, ScheduledJob, Scheduler, SkipReason, Trigger,
+};
 use jobs::spec::{JobKind, JobSpec};
 use runtime::{ExitStatus, Limits, Runtime, WorkloadId, WorkloadSpec};
 use store::{RunEnd, Store};
@@ -214,6 +218,10 @@ struct Inner {
     env: Option<Arc<dyn EnvSource>>,
     logs: Arc<Logs>,
     state: Mutex<HashMap<Key, JobState>>,
+    /// The scheduled jobs; its pure core decides, the scheduler task acts.
+    scheduler: Mutex<Scheduler>,
+    /// Wakes the scheduler task when schedules or runs change.
+    wake: tokio::sync::Notify,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -238,6 +246,8 @@ impl JobsEngine {
                 env,
                 logs,
                 state: Mutex::default(),
+                scheduler: Mutex::default(),
+                wake: tokio::sync::Notify::new(),
                 cancel,
                 tracker,
             }),
@@ -247,6 +257,11 @@ impl JobsEngine {
             .inner
             .tracker
             .spawn(async move { events.handle_events().await });
+        let scheduler = engine.clone();
+        engine
+            .inner
+            .tracker
+            .spawn(async move { scheduler.run_scheduler().await });
         engine
     }
 
@@ -334,6 +349,8 @@ impl JobsEngine {
         if self.inner.store.get_job(tool, name).await?.is_none() {
             return Err(Error::NotFound(name.to_owned()));
         }
+        // The scheduler forgets the job first, so it cannot start a run while we stop it.
+        self.scheduler().remove(&job_key(tool, name));
         self.stop_job(tool, name).await;
         self.inner.store.delete_job(tool, name).await?;
         self.lock().remove(&(tool.to_owned(), name.to_owned()));
@@ -371,9 +388,18 @@ impl JobsEngine {
                     self.start_replica(tool, &spec, replica, 0, "restart").await;
                 }
             }
-            JobKind::OneOff | JobKind::Scheduled { .. } => {
+            JobKind::OneOff => {
                 self.stop_job(tool, name).await;
                 self.start_replica(tool, &spec, 0, 0, "restart").await;
+            }
+            JobKind::Scheduled { .. } => {
+                let now = OffsetDateTime::now_utc();
+                let key = job_key(tool, name);
+                if self.scheduler().run_now(&key, now).is_err() {
+                    self.schedule_job(tool, &spec, now);
+                    let _ = self.scheduler().run_now(&key, now);
+                }
+                self.inner.wake.notify_one();
             }
         }
         Ok(())
@@ -482,9 +508,145 @@ impl JobsEngine {
                 }
             }
             // Scheduled jobs wait for their time.
-            JobKind::Scheduled { .. } => {}
+            JobKind::Scheduled { .. } => self.schedule_job(tool, &spec, OffsetDateTime::now_utc()),
         }
         Ok(())
+    }
+
+    /// Hands a scheduled job to the scheduler, its next firing computed from `base`.
+    fn schedule_job(&self, tool: &str, spec: &JobSpec, base: OffsetDateTime) {
+        let JobKind::Scheduled {
+            schedule,
+            schedule_actual,
+            timeout,
+        } = &spec.kind
+        else {
+            return;
+        };
+        let parsed = match Schedule::from_stored(schedule, schedule_actual) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                tracing::error!(%tool, job = %spec.name, error = %err, "a stored schedule does not parse");
+                return;
+            }
+        };
+        let job = ScheduledJob {
+            schedule: parsed,
+            retry: u32::from(spec.retry),
+            timeout: timeout
+                .map(|secs| time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))),
+        };
+        self.scheduler()
+            .upsert(job_key(tool, &spec.name), job, base);
+        self.inner.wake.notify_one();
+    }
+
+    /// Fires scheduled jobs: one task and one timer for every schedule of every tool.
+    async fn run_scheduler(&self) {
+        loop {
+            let now = OffsetDateTime::now_utc();
+            let actions = self.scheduler().tick(now);
+            for action in actions {
+                self.execute(action).await;
+            }
+            let next = self.scheduler().next_wakeup();
+            let wait = next.map_or(Duration::from_secs(60), |at| {
+                let secs = (at - OffsetDateTime::now_utc())
+                    .as_seconds_f64()
+                    .clamp(0.0, 60.0);
+                Duration::from_secs_f64(secs)
+            });
+            tokio::select! {
+                () = self.inner.cancel.cancelled() => return,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn execute(&self, action: Action) {
+        match action {
+            Action::Start {
+                key,
+                attempt,
+                trigger,
+                ..
+            } => {
+                let spec = match self.inner.store.get_job(&key.tool, &key.job).await {
+                    Ok(Some(record)) => match parse_spec(&record) {
+                        Ok(spec) => spec,
+                        Err(_) => return,
+                    },
+                    _ => return,
+                };
+                let trigger = match trigger {
+                    Trigger::Schedule { .. } => "schedule",
+                    Trigger::Retry => "retry",
+                    Trigger::RunNow => "restart",
+                };
+                self.start_replica(&key.tool, &spec, 0, attempt.saturating_sub(1), trigger)
+                    .await;
+                if !self.is_running(&key.tool, &key.job) {
+                    let _ = self.scheduler().run_finished(
+                        &key,
+                        RunOutcome::Failed,
+                        OffsetDateTime::now_utc(),
+                    );
+                    self.inner.wake.notify_one();
+                }
+            }
+            Action::Kill { key, reason, .. } => {
+                let outcome = match reason {
+                    KillReason::Timeout => "timeout",
+                    KillReason::RunNow | KillReason::Removed => "stopped",
+                };
+                self.stop_replica_as(&key.tool, &key.job, 0, outcome).await;
+                let _ = self.scheduler().run_finished(
+                    &key,
+                    RunOutcome::Killed,
+                    OffsetDateTime::now_utc(),
+                );
+                self.inner.wake.notify_one();
+            }
+            Action::Skipped { key, due, reason } => {
+                let message = match reason {
+                    SkipReason::Missed => format!(
+                        "the run due at {} was skipped: it could not start within 30 seconds of its time",
+                        status::rfc3339(due)
+                    ),
+                    SkipReason::Overlap => format!(
+                        "the run due at {} was skipped: the previous run was still going",
+                        status::rfc3339(due)
+                    ),
+                };
+                tracing::info!(tool = %key.tool, job = %key.job, %message, "skipped a scheduled run");
+                let store = &self.inner.store;
+                let res = async {
+                    let id = store
+                        .start_run(&key.tool, &key.job, 0, 0, "schedule", due)
+                        .await?;
+                    let end = RunEnd {
+                        outcome: "skipped",
+                        exit_code: None,
+                        signal: None,
+                        message: Some(&message),
+                        at: OffsetDateTime::now_utc(),
+                    };
+                    store.end_run(id, &end).await
+                }
+                .await;
+                if let Err(err) = res {
+                    tracing::error!(error = %err, "recording a skipped run failed");
+                }
+            }
+        }
+    }
+
+    fn scheduler(&self) -> std::sync::MutexGuard<'_, Scheduler> {
+        self.inner
+            .scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts one replica; a failure to start is recorded in the run history and shown
@@ -675,6 +837,10 @@ impl JobsEngine {
     }
 
     async fn stop_replica(&self, tool: &str, name: &str, replica: u32) {
+        self.stop_replica_as(tool, name, replica, "stopped").await;
+    }
+
+    async fn stop_replica_as(&self, tool: &str, name: &str, replica: u32, outcome: &str) {
         let running = {
             let mut state = self.lock();
             let job = state.entry(key(tool, name)).or_default();
@@ -699,7 +865,7 @@ impl JobsEngine {
             _ => (None, None),
         };
         let end = RunEnd {
-            outcome: "stopped",
+            outcome,
             exit_code,
             signal,
             message: None,
@@ -915,6 +1081,18 @@ impl JobsEngine {
             };
             store.end_run(run.id, &end).await?;
         }
+        for record in store.all_jobs().await? {
+            let spec = &definitions[&key(&record.tool, &record.name)];
+            if spec.is_scheduled() {
+                // From the last run (or the definition): a firing due while the daemon was
+                // down is then either started (within 30 s) or recorded as skipped, once.
+                let last_run = store.recent_runs(&record.tool, &record.name, 1).await?;
+                let base = last_run.first().map_or(record.updated_at, |run| {
+                    run.started_at.max(record.updated_at)
+                });
+                self.schedule_job(&record.tool, spec, base);
+            }
+        }
         for ((tool, name), spec) in &definitions {
             if let JobKind::Continuous { replicas, .. } = spec.kind {
                 for replica in 0..replicas {
@@ -957,6 +1135,13 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+fn job_key(tool: &str, name: &str) -> JobKey {
+    JobKey {
+        tool: tool.to_owned(),
+        job: name.to_owned(),
+    }
 }
 
 fn key(tool: &str, name: &str) -> Key {

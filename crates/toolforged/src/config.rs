@@ -69,6 +69,12 @@ struct FileConfig {
     cert_renew_before: Option<String>,
     /// How often the daemon looks for certificates to renew, e.g. "1h".
     cert_renew_interval: Option<String>,
+    /// First restart delay of a crashing continuous job, e.g. "10s" (doubles each time).
+    job_restart_delay: Option<String>,
+    /// Longest restart delay, e.g. "5m".
+    job_restart_delay_max: Option<String>,
+    /// Time between SIGTERM and SIGKILL when a job is stopped, e.g. "10s".
+    job_stop_grace: Option<String>,
 }
 
 /// Validated configuration of the daemon.
@@ -89,6 +95,9 @@ pub struct Config {
     pub cert_validity: time::Duration,
     pub cert_renew_before: time::Duration,
     pub cert_renew_interval: std::time::Duration,
+    pub job_restart_delay: std::time::Duration,
+    pub job_restart_delay_max: std::time::Duration,
+    pub job_stop_grace: std::time::Duration,
 }
 
 impl Config {
@@ -175,6 +184,13 @@ impl Config {
             cert_validity: time::Duration::try_from(cert_validity)?,
             cert_renew_before: time::Duration::try_from(cert_renew_before)?,
             cert_renew_interval: duration(file.cert_renew_interval, "cert-renew-interval", "1h")?,
+            job_restart_delay: duration(file.job_restart_delay, "job-restart-delay", "10s")?,
+            job_restart_delay_max: duration(
+                file.job_restart_delay_max,
+                "job-restart-delay-max",
+                "5m",
+            )?,
+            job_stop_grace: duration(file.job_stop_grace, "job-stop-grace", "10s")?,
         })
     }
 }

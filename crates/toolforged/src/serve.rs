@@ -164,11 +164,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let engine = jobs_engine::JobsEngine::new(
         store.clone(),
         runtime.clone() as Arc<dyn runtime::Runtime>,
-        jobs_engine::EngineConfig::new(
-            config.homes_dir.clone(),
-            data.root.join("logs"),
-            api_url_for_jobs,
-        ),
+        jobs_engine::EngineConfig {
+            backoff_base: config.job_restart_delay,
+            backoff_max: config.job_restart_delay_max,
+            stop_grace: config.job_stop_grace,
+            ..jobs_engine::EngineConfig::new(
+                config.homes_dir.clone(),
+                data.root.join("logs"),
+                api_url_for_jobs,
+            )
+        },
         Some(Arc::new(SecretsEnv(secrets.clone())) as Arc<dyn jobs_engine::EnvSource>),
         cancel.clone(),
         tracker.clone(),

@@ -14,7 +14,7 @@ use crate::daemon_with_tool;
 
 /// Runs `toolforge jobs <args>` as `tool`; `None` (after reporting the skip) when the
 /// official clients or root are missing.
-fn jobs(daemon: &Daemon, tool: &str, test: &str, args: &[&str]) -> Option<Output> {
+pub(crate) fn jobs(daemon: &Daemon, tool: &str, test: &str, args: &[&str]) -> Option<Output> {
     if !test_support::skip::is_root() {
         prerequisite_missing(test, "jobs run isolated as their tool's uid only as root");
         return None;
@@ -36,7 +36,7 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -47,7 +47,7 @@ fn ok(out: Output) -> String {
     stdout(&out)
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 

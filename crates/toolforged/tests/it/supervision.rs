@@ -1,0 +1,210 @@
+//! Issue 6: scheduled runs, the supervisor of continuous jobs, and recovery after the
+//! daemon is killed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use test_support::daemon::{Daemon, DaemonOptions};
+use test_support::poll::eventually;
+
+use crate::bin;
+use crate::jobs::{jobs, ok, read};
+
+/// A daemon with fast restart back-off and a short stop grace, so supervision is
+/// observable in seconds; with user alice and tool mytool.
+fn fast_daemon(config_dir: &Path) -> Daemon {
+    let config = config_dir.join("toolforged.toml");
+    std::fs::write(
+        &config,
+        "job-restart-delay = \"1s\"\njob-restart-delay-max = \"4s\"\njob-stop-grace = \"2s\"\n",
+    )
+    .unwrap();
+    let daemon = DaemonOptions::default()
+        .arg("--config")
+        .arg(&config)
+        .start(bin());
+    daemon.create_user("alice", "alice@example.org");
+    daemon.create_tool("mytool", "alice");
+    daemon
+}
+
+fn runs(daemon: &Daemon, job: &str) -> Vec<store::RunRecord> {
+    let db = daemon.data_dir().join("toolforge.sqlite");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = store::Store::open(&db).await.unwrap();
+        let mut runs = store.recent_runs("mytool", job, 100).await.unwrap();
+        store.close().await;
+        runs.reverse();
+        runs
+    })
+}
+
+#[test]
+fn restarting_a_scheduled_job_runs_it_now() {
+    const TEST: &str = "restarting_a_scheduled_job_runs_it_now";
+    let daemon = crate::daemon_with_tool();
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "tick",
+            "--command",
+            "date >> ticks",
+            "--image",
+            "bookworm",
+            "--schedule",
+            "0 0 1 1 *",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    let list = ok(jobs(&daemon, "mytool", TEST, &["list"]).unwrap());
+    assert!(list.contains("Waiting for scheduled time"), "{list}");
+    ok(jobs(&daemon, "mytool", TEST, &["restart", "tick"]).unwrap());
+    let ticks = daemon.tool_home("mytool").join("ticks");
+    eventually(Duration::from_secs(20), || ticks.exists().then_some(()))
+        .expect("the run wrote its file");
+    let list = eventually(Duration::from_secs(20), || {
+        let list = ok(jobs(&daemon, "mytool", TEST, &["list"]).unwrap());
+        list.contains("Last schedule time").then_some(list)
+    });
+    assert!(list.is_some(), "the status names the last run");
+    assert_eq!(read(&ticks).lines().count(), 1);
+}
+
+#[test]
+fn a_crash_looping_job_is_restarted_with_doubling_delays() {
+    const TEST: &str = "a_crash_looping_job_is_restarted_with_doubling_delays";
+    let scratch = tempfile::tempdir().unwrap();
+    let daemon = fast_daemon(scratch.path());
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "crash",
+            "--command",
+            "exit 3",
+            "--image",
+            "bookworm",
+            "--continuous",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    let history = eventually(Duration::from_secs(40), || {
+        let runs = runs(&daemon, "crash");
+        (runs.len() >= 5 && runs[4].ended_at.is_some()).then_some(runs)
+    })
+    .expect("five runs of the crashing job");
+    // Each restart waits at least the back-off after the previous end: 1, 2, 4, 4 s
+    // (times in the store have one-second resolution).
+    let gaps: Vec<i64> = history
+        .windows(2)
+        .take(4)
+        .map(|pair| (pair[1].started_at - pair[0].ended_at.unwrap()).whole_seconds())
+        .collect();
+    for (gap, min) in gaps.iter().zip([0, 1, 3, 3]) {
+        assert!(*gap >= min, "gaps {gaps:?}");
+    }
+    assert!(gaps[2] >= gaps[0] + 2, "the delay grows: {gaps:?}");
+    assert!(
+        history
+            .iter()
+            .all(|run| run.exit_code == Some(3) || run.ended_at.is_none()),
+        "{history:?}"
+    );
+    let show = ok(jobs(&daemon, "mytool", TEST, &["show", "crash"]).unwrap());
+    assert!(
+        show.contains("Specified command fails to run") || show.contains("Not running"),
+        "{show}"
+    );
+}
+
+#[test]
+fn after_a_sigkill_continuous_jobs_are_adopted_and_runs_in_flight_are_recorded_as_interrupted() {
+    const TEST: &str = "after_a_sigkill_continuous_jobs_are_adopted_and_runs_in_flight_are_recorded_as_interrupted";
+    let scratch = tempfile::tempdir().unwrap();
+    let mut daemon = fast_daemon(scratch.path());
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "keeper",
+            "--command",
+            "echo $$ >> keeper.pids; exec sleep 100000",
+            "--image",
+            "bookworm",
+            "--continuous",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    ok(jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "long",
+            "--command",
+            "sleep 600",
+            "--image",
+            "bookworm",
+        ],
+    )
+    .unwrap());
+    ok(jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "cron",
+            "--command",
+            "true",
+            "--image",
+            "bookworm",
+            "--schedule",
+            "@daily",
+        ],
+    )
+    .unwrap());
+    let pids = daemon.tool_home("mytool").join("keeper.pids");
+    eventually(Duration::from_secs(20), || pids.exists().then_some(())).expect("keeper started");
+
+    daemon.kill9();
+    daemon.restart();
+
+    let list = eventually(Duration::from_secs(30), || {
+        let list = ok(jobs(&daemon, "mytool", TEST, &["list"]).unwrap());
+        let keeper = list
+            .lines()
+            .any(|line| line.contains(" keeper ") && line.contains("Running"));
+        let long = list
+            .lines()
+            .any(|line| line.contains(" long ") && line.contains("Failed"));
+        (keeper && long).then_some(list)
+    });
+    assert!(list.is_some(), "keeper runs again and long is settled");
+    // Adopted, not restarted: the replica the first daemon started is still the one running.
+    assert_eq!(read(&pids).lines().count(), 1, "{}", read(&pids));
+    let long = runs(&daemon, "long");
+    assert_eq!(long.len(), 1);
+    assert_eq!(long[0].outcome.as_deref(), Some("interrupted"));
+    let names = ok(jobs(&daemon, "mytool", TEST, &["list", "-o", "name"]).unwrap());
+    assert_eq!(
+        names, "cron\nkeeper\nlong\n",
+        "every acknowledged job is still there"
+    );
+    let show = ok(jobs(&daemon, "mytool", TEST, &["show", "long"]).unwrap());
+    assert!(show.contains("interrupted"), "{show}");
+}
