@@ -55,7 +55,7 @@ pub enum Error {
     UnknownImage { name: String },
     /// The image is in the catalog but this machine cannot provide it.
     #[error(
-        "image '{name}' is not available on this machine: {reason}; an administrator can provide it by setting `root:` for it in the image catalog to a root filesystem directory (for example one made with `debootstrap bookworm /srv/toolforge/images/{name}`)"
+        "image '{name}' is not available on this machine: {reason}; an administrator can provide it by pointing its `root:` in the data directory's `images.yaml` at a root filesystem directory (a copy of a system, or one made with `debootstrap <release> <directory>`)"
     )]
     ImageUnavailable { name: String, reason: String },
     /// No isolation is possible here and unisolated workloads were not allowed.
