@@ -272,9 +272,10 @@ pub struct WorkloadHandle {
     pub endpoint: Option<SocketAddr>,
     /// Its address on the job network, as root.
     pub address: Option<Ipv4Addr>,
-    /// Standard output, when the spec named no file.
+    /// Standard output, when the spec named no file. Keep reading it: once it is dropped,
+    /// the job's writes fail (`EPIPE`, or `SIGPIPE` for programs that do not ignore it).
     pub stdout: Option<ChildStdout>,
-    /// Standard error, when the spec named no file.
+    /// Standard error, when the spec named no file; the same holds.
     pub stderr: Option<ChildStderr>,
     /// The workload's state; resolves to [`WorkloadState::Exited`] once everything is gone.
     pub state: watch::Receiver<WorkloadState>,
@@ -345,6 +346,8 @@ pub trait Runtime: Send + Sync {
 
     /// Asks the workload to stop (SIGTERM to its init, which forwards it), kills whatever
     /// is left after `grace`, and returns how it ended once everything it held is released.
+    /// A workload a previous daemon started is adopted first; [`Error::NotFound`] when
+    /// there is no such workload (it already ended and was reported).
     fn stop<'a>(&'a self, id: &'a WorkloadId, grace: Duration)
     -> BoxFuture<'a, Result<ExitStatus>>;
 
@@ -354,7 +357,9 @@ pub trait Runtime: Send + Sync {
     /// Every exit of a managed workload.
     fn events(&self) -> tokio::sync::broadcast::Receiver<WorkloadEvent>;
 
-    /// Every workload that runs, including ones a previous daemon started.
+    /// Every workload that runs, including ones a previous daemon started, and ones that
+    /// ended while no daemon watched them (no pids left): adopt or stop those to have them
+    /// reported and cleaned up.
     fn list(&self) -> BoxFuture<'_, Result<Vec<WorkloadInfo>>>;
 
     /// Starts watching a workload a previous daemon started (found by [`Runtime::list`]).
