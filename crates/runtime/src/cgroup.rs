@@ -209,6 +209,9 @@ impl Cgroups {
                     if swap.exists() {
                         write_file(&swap, "0")?;
                     }
+                    // Out of memory ends the whole workload, as the kubelet sets it on v2,
+                    // rather than leaving it running without its biggest process.
+                    write_file(&dir.join("memory.oom.group"), "1")?;
                 }
                 if let Some(millis) = limits.cpu_millis {
                     write_file(
@@ -460,6 +463,7 @@ mod tests {
         assert_eq!(read("memory.max"), "536870912");
         assert_eq!(read("cpu.max"), "25000 100000");
         assert_eq!(read("pids.max"), "64");
+        assert_eq!(read("memory.oom.group"), "1");
         for delegating in ["", "toolforge", "toolforge/mytool", "toolforge/mytool/web"] {
             let control =
                 fs::read_to_string(root.path().join(delegating).join("cgroup.subtree_control"));
