@@ -681,10 +681,7 @@ async fn spawn(
         cgroup_procs: Vec::new(),
         netns: None,
         mounts: None,
-        nofile: spec
-            .limits
-            .nofile
-            .map(|nofile| nofile_within_reach(nofile, inner.is_root)),
+        nofile: spec.limits.nofile.map(nofile_within_reach),
         core_bytes: config.core_limit_bytes,
         user: inner.is_root.then_some((uid, gid)),
         inherit: Vec::new(),
@@ -1209,11 +1206,10 @@ fn create_stage_dir(stage_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Without root the hard limit cannot be raised: ask for at most what this process has, so
-/// a large `nofile` lowers nothing and does not make the start fail.
-fn nofile_within_reach(nofile: u64, _is_root: bool) -> u64 {
-    // Even root cannot raise a limit above the host's hard limit in every container
-    // (this project's CI machines are such a place), so never ask for more.
+/// At most the hard limit this process has: without root it cannot be raised, and even root
+/// cannot raise it past the host's limit in some containers (this project's CI machines), so
+/// a large `nofile` lowers nothing and never makes the start fail with `EPERM`.
+fn nofile_within_reach(nofile: u64) -> u64 {
     match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
         Ok((_, hard)) => nofile.min(hard),
         Err(_) => nofile,
