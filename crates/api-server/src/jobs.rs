@@ -234,6 +234,7 @@ fn defined_job(service: &JobsService, view: &JobView, include_status: bool) -> D
 
 /// Query flags of the job listings.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Accepted for compatibility; unset fields are always listed.
     #[serde(default)]
@@ -249,7 +250,7 @@ fn truthy(flag: &Option<String>) -> bool {
 }
 
 /// The images jobs can run on (stable and available here).
-#[utoipa::path(get, path = "/images", responses((status = 200, body = ImageListResponse)), tag = "jobs")]
+#[utoipa::path(get, path = "/images", params(("tool" = String, Path, description = "the tool")), responses((status = 200, body = ImageListResponse)), tag = "jobs")]
 async fn list_images(Extension(service): Service) -> Response {
     let images = service
         .images
@@ -272,7 +273,7 @@ async fn list_images(Extension(service): Service) -> Response {
 }
 
 /// The tool's jobs.
-#[utoipa::path(get, path = "/jobs", params(ListQuery), responses((status = 200, body = JobListResponse)), tag = "jobs")]
+#[utoipa::path(get, path = "/jobs", params(("tool" = String, Path, description = "the tool"), ListQuery), responses((status = 200, body = JobListResponse)), tag = "jobs")]
 async fn list_jobs(
     Extension(service): Service,
     Extension(caller): Extension<Caller>,
@@ -293,7 +294,7 @@ async fn list_jobs(
 }
 
 /// Runs a new job (`toolforge jobs run`).
-#[utoipa::path(post, path = "/jobs", request_body = JobRequestBody, responses(
+#[utoipa::path(post, path = "/jobs", params(("tool" = String, Path, description = "the tool")), request_body = JobRequestBody, responses(
     (status = 201, body = JobResponse),
     (status = 400, description = "a rule was broken", body = crate::ErrorBody),
     (status = 409, description = "a job of that name exists and has not finished", body = crate::ErrorBody),
@@ -321,7 +322,7 @@ async fn create_job(
 }
 
 /// Creates, updates or leaves a job as it is (`toolforge jobs load`).
-#[utoipa::path(patch, path = "/jobs", request_body = JobRequestBody, responses(
+#[utoipa::path(patch, path = "/jobs", params(("tool" = String, Path, description = "the tool")), request_body = JobRequestBody, responses(
     (status = 200, body = JobApplyResponse),
     (status = 400, description = "a rule was broken", body = crate::ErrorBody),
 ), tag = "jobs")]
@@ -356,7 +357,7 @@ async fn apply_job(
 }
 
 /// Deletes every job of the tool (`toolforge jobs flush`).
-#[utoipa::path(delete, path = "/jobs", responses((status = 200, body = MessagesResponse)), tag = "jobs")]
+#[utoipa::path(delete, path = "/jobs", params(("tool" = String, Path, description = "the tool")), responses((status = 200, body = MessagesResponse)), tag = "jobs")]
 async fn flush_jobs(Extension(service): Service, Extension(caller): Extension<Caller>) -> Response {
     match service.engine.flush(&caller.tool).await {
         Ok(()) => Json(MessagesResponse::default()).into_response(),
@@ -365,7 +366,7 @@ async fn flush_jobs(Extension(service): Service, Extension(caller): Extension<Ca
 }
 
 /// One job.
-#[utoipa::path(get, path = "/jobs/{name}", params(("name" = String, Path), ListQuery), responses(
+#[utoipa::path(get, path = "/jobs/{name}", params(("tool" = String, Path, description = "the tool"), ("name" = String, Path), ListQuery), responses(
     (status = 200, body = JobResponse),
     (status = 404, body = crate::ErrorBody),
 ), tag = "jobs")]
@@ -386,7 +387,7 @@ async fn show_job(
 }
 
 /// Deletes one job.
-#[utoipa::path(delete, path = "/jobs/{name}", params(("name" = String, Path)), responses(
+#[utoipa::path(delete, path = "/jobs/{name}", params(("tool" = String, Path, description = "the tool"), ("name" = String, Path)), responses(
     (status = 200, body = MessagesResponse),
     (status = 404, body = crate::ErrorBody),
 ), tag = "jobs")]
@@ -402,7 +403,7 @@ async fn delete_job(
 }
 
 /// Restarts one job.
-#[utoipa::path(post, path = "/jobs/{name}/restart", params(("name" = String, Path)), responses(
+#[utoipa::path(post, path = "/jobs/{name}/restart", params(("tool" = String, Path, description = "the tool"), ("name" = String, Path)), responses(
     (status = 200, body = MessagesResponse),
     (status = 404, body = crate::ErrorBody),
 ), tag = "jobs")]
@@ -419,6 +420,7 @@ async fn restart_job(
 
 /// Query of the log stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// `true` keeps the stream open and delivers new lines as they are written.
     #[serde(default)]
@@ -429,7 +431,7 @@ pub struct LogsQuery {
 }
 
 /// A job's output as JSON lines, followed or not.
-#[utoipa::path(get, path = "/jobs/{name}/logs", params(("name" = String, Path), LogsQuery), responses(
+#[utoipa::path(get, path = "/jobs/{name}/logs", params(("tool" = String, Path, description = "the tool"), ("name" = String, Path), LogsQuery), responses(
     (status = 200, description = "one JSON object per line", body = LogLineBody, content_type = "text/plain"),
     (status = 400, body = crate::ErrorBody),
     (status = 404, body = crate::ErrorBody),
@@ -540,7 +542,7 @@ fn ascii_json(text: &str) -> String {
 }
 
 /// The tool's quota and use.
-#[utoipa::path(get, path = "/quotas", responses((status = 200, body = QuotaResponse)), tag = "jobs")]
+#[utoipa::path(get, path = "/quotas", params(("tool" = String, Path, description = "the tool")), responses((status = 200, body = QuotaResponse)), tag = "jobs")]
 async fn show_quota(Extension(service): Service, Extension(caller): Extension<Caller>) -> Response {
     let quota = service.engine.quota(&caller.tool);
     let usage = match service.engine.quota_usage(&caller.tool).await {

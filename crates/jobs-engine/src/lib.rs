@@ -17,6 +17,7 @@
 //! as `interrupted`, so every run in the history has a known end. Missing replicas are
 //! then started.
 
+pub mod health;
 pub mod logs;
 pub mod status;
 
@@ -72,11 +73,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Where the engine finds extra environment variables for a tool's jobs (the envvars
 /// service); the platform's own variables are added by the engine.
 pub trait EnvSource: Send + Sync {
-    /// The tool's variables, decrypted.
+    /// The tool's variables, decrypted; `Err` says why they cannot be had, and the job
+    /// does not start without them.
     fn env_for<'a>(
         &'a self,
         tool: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(String, String)>> + Send + 'a>>;
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<(String, String)>, String>> + Send + 'a>,
+    >;
 }
 
 /// How the engine runs jobs.
@@ -98,6 +102,8 @@ pub struct EngineConfig {
     pub healthy_after: Duration,
     /// Processes and threads a job may have.
     pub pids_limit: u32,
+    /// Health check timing of continuous jobs.
+    pub probes: health::ProbeTiming,
 }
 
 impl EngineConfig {
@@ -112,6 +118,7 @@ impl EngineConfig {
             backoff_max: Duration::from_secs(300),
             healthy_after: Duration::from_secs(600),
             pids_limit: 1024,
+            probes: health::ProbeTiming::default(),
         }
     }
 }
@@ -201,6 +208,16 @@ struct Running {
     memory_bytes: u64,
     cpu_millis: u64,
     counts_as_job: bool,
+    /// Stops the replica's health checks when it ends or is stopped.
+    probe_cancel: Option<CancellationToken>,
+}
+
+impl Running {
+    fn stop_probing(&self) {
+        if let Some(cancel) = &self.probe_cancel {
+            cancel.cancel();
+        }
+    }
 }
 
 type Key = (String, String);
@@ -721,7 +738,21 @@ impl JobsEngine {
             .map_err(|err| err.to_string())?;
         let mut env = BTreeMap::new();
         if let Some(source) = &self.inner.env {
-            env.extend(source.env_for(tool).await);
+            match source.env_for(tool).await {
+                Ok(vars) => env.extend(vars),
+                Err(reason) => {
+                    let message = format!("the tool's envvars could not be read: {reason}");
+                    let end = RunEnd {
+                        outcome: "start-failed",
+                        exit_code: None,
+                        signal: None,
+                        message: Some(&message),
+                        at: OffsetDateTime::now_utc(),
+                    };
+                    let _ = store.end_run(run_id, &end).await;
+                    return Err(message);
+                }
+            }
         }
         // The platform's own variables win over the tool's (those names are reserved).
         env.insert(
@@ -785,6 +816,30 @@ impl JobsEngine {
                 return Err(message);
             }
         };
+        let probe = match &spec.kind {
+            JobKind::Continuous {
+                health_check, port, ..
+            } => match (health_check, handle.endpoint) {
+                (Some(jobs::spec::HealthCheck::Http { path }), Some(endpoint)) => {
+                    Some(health::Probe::Http {
+                        endpoint,
+                        path: path.clone(),
+                    })
+                }
+                (Some(jobs::spec::HealthCheck::Script { script }), _) => {
+                    Some(health::Probe::Script {
+                        pid: handle.pid,
+                        uid: account.uid,
+                        gid: account.uid,
+                        script: script.clone(),
+                    })
+                }
+                (None, Some(endpoint)) if port.is_some() => Some(health::Probe::Tcp { endpoint }),
+                _ => None,
+            },
+            _ => None,
+        };
+        let probe_cancel = probe.as_ref().map(|_| self.inner.cancel.child_token());
         {
             let mut state = self.lock();
             let job = state.entry(key(tool, &spec.name)).or_default();
@@ -798,8 +853,23 @@ impl JobsEngine {
                     memory_bytes: spec.memory_bytes(),
                     cpu_millis: spec.cpu_millis(),
                     counts_as_job,
+                    probe_cancel: probe_cancel.clone(),
                 },
             );
+        }
+        if let (Some(probe), Some(cancel)) = (probe, probe_cancel) {
+            let engine = self.clone();
+            let timing = self.inner.config.probes;
+            let id = id.clone();
+            self.inner.tracker.spawn(async move {
+                if let Some(reason) = health::watch(probe, timing, cancel).await {
+                    tracing::info!(workload = %id, %reason, "restarting an unhealthy replica");
+                    // Stopped as a crash would be: its exit is seen by the supervisor.
+                    if let Err(err) = engine.inner.runtime.stop(&id, engine.inner.config.stop_grace).await {
+                        tracing::warn!(workload = %id, error = %err, "stopping an unhealthy replica failed");
+                    }
+                }
+            });
         }
         for (stream, pipe) in [
             ("stdout", handle.stdout.map(Pipe::Out)),
@@ -851,6 +921,7 @@ impl JobsEngine {
             self.lock().entry(key(tool, name)).or_default().stopping = false;
             return;
         };
+        running.stop_probing();
         let Ok(id) = WorkloadId::new(tool, name, replica) else {
             return;
         };
@@ -941,6 +1012,7 @@ impl JobsEngine {
         let Some(running) = running else {
             return;
         };
+        running.stop_probing();
         let (outcome, exit_code, signal) = match status {
             ExitStatus::Code(0) => ("succeeded", Some(0), None),
             ExitStatus::Code(code) => ("failed", Some(code), None),
@@ -1052,6 +1124,7 @@ impl JobsEngine {
                             memory_bytes: spec.memory_bytes(),
                             cpu_millis: spec.cpu_millis(),
                             counts_as_job: false,
+                            probe_cancel: None,
                         },
                     );
                     tracing::info!(workload = %id, "adopted a replica of a continuous job");

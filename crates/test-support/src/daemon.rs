@@ -625,7 +625,8 @@ if [ ! -e "$data_dir/pki/ca.crt" ]; then
 fi
 echo "serving with: $*" >&2
 sleeper=
-trap 'kill $sleeper; rm -f "$data_dir/run/addresses.json"; exit 0' TERM
+# SIGTERM may arrive before the first sleeper exists: kill only one that does.
+trap 'if [ -n "$sleeper" ]; then kill $sleeper 2>/dev/null || true; fi; rm -f "$data_dir/run/addresses.json"; exit 0' TERM
 printf '{"api": "127.0.0.1:%s", "web": "127.0.0.1:2", "proxy": "127.0.0.1:3"}' $$ > "$data_dir/run/tmp"
 mv "$data_dir/run/tmp" "$data_dir/run/addresses.json"
 # Short sleeps in the background, so that SIGTERM is handled at once and a SIGKILL leaves

@@ -75,6 +75,12 @@ struct FileConfig {
     job_restart_delay_max: Option<String>,
     /// Time between SIGTERM and SIGKILL when a job is stopped, e.g. "10s".
     job_stop_grace: Option<String>,
+    /// Period of the startup health probe of continuous jobs (Kubernetes': 1s).
+    job_startup_probe_period: Option<String>,
+    /// Failures of the startup probe before a replica is restarted (the original: 120).
+    job_startup_probe_failures: Option<u32>,
+    /// Period of the liveness probe (the original: 10s); 3 failures in a row restart.
+    job_liveness_probe_period: Option<String>,
 }
 
 /// Validated configuration of the daemon.
@@ -98,6 +104,9 @@ pub struct Config {
     pub job_restart_delay: std::time::Duration,
     pub job_restart_delay_max: std::time::Duration,
     pub job_stop_grace: std::time::Duration,
+    pub job_startup_probe_period: std::time::Duration,
+    pub job_startup_probe_failures: u32,
+    pub job_liveness_probe_period: std::time::Duration,
 }
 
 impl Config {
@@ -191,6 +200,21 @@ impl Config {
                 "5m",
             )?,
             job_stop_grace: duration(file.job_stop_grace, "job-stop-grace", "10s")?,
+            job_startup_probe_period: duration(
+                file.job_startup_probe_period,
+                "job-startup-probe-period",
+                "1s",
+            )?,
+            job_startup_probe_failures: match file.job_startup_probe_failures {
+                Some(0) => bail!("job-startup-probe-failures must be at least 1"),
+                Some(failures) => failures,
+                None => 120,
+            },
+            job_liveness_probe_period: duration(
+                file.job_liveness_probe_period,
+                "job-liveness-probe-period",
+                "10s",
+            )?,
         })
     }
 }

@@ -168,6 +168,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             backoff_base: config.job_restart_delay,
             backoff_max: config.job_restart_delay_max,
             stop_grace: config.job_stop_grace,
+            probes: jobs_engine::health::ProbeTiming {
+                startup_period: config.job_startup_probe_period,
+                startup_failures: config.job_startup_probe_failures,
+                liveness_period: config.job_liveness_probe_period,
+                ..jobs_engine::health::ProbeTiming::default()
+            },
             ..jobs_engine::EngineConfig::new(
                 config.homes_dir.clone(),
                 data.root.join("logs"),
@@ -272,16 +278,14 @@ impl jobs_engine::EnvSource for SecretsEnv {
     fn env_for<'a>(
         &'a self,
         tool: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(String, String)>> + Send + 'a>>
-    {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<(String, String)>, String>> + Send + 'a>,
+    > {
         Box::pin(async move {
-            match self.0.job_environment(tool).await {
-                Ok(env) => env,
-                Err(err) => {
-                    tracing::error!(%tool, error = %err, "reading a tool's envvars for a job failed");
-                    Vec::new()
-                }
-            }
+            self.0
+                .job_environment(tool)
+                .await
+                .map_err(|err| err.to_string())
         })
     }
 }

@@ -16,7 +16,7 @@ fn fast_daemon(config_dir: &Path) -> Daemon {
     let config = config_dir.join("toolforged.toml");
     std::fs::write(
         &config,
-        "job-restart-delay = \"1s\"\njob-restart-delay-max = \"4s\"\njob-stop-grace = \"2s\"\n",
+        "job-restart-delay = \"1s\"\njob-restart-delay-max = \"4s\"\njob-stop-grace = \"2s\"\njob-startup-probe-failures = 3\njob-liveness-probe-period = \"1s\"\n",
     )
     .unwrap();
     let daemon = DaemonOptions::default()
@@ -207,4 +207,61 @@ fn after_a_sigkill_continuous_jobs_are_adopted_and_runs_in_flight_are_recorded_a
     );
     let show = ok(jobs(&daemon, "mytool", TEST, &["show", "long"]).unwrap());
     assert!(show.contains("interrupted"), "{show}");
+}
+
+#[test]
+fn a_failing_http_health_check_restarts_the_replica_and_a_passing_one_does_not() {
+    const TEST: &str =
+        "a_failing_http_health_check_restarts_the_replica_and_a_passing_one_does_not";
+    let scratch = tempfile::tempdir().unwrap();
+    let daemon = fast_daemon(scratch.path());
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "sick",
+            "--command",
+            "exec python3 -m http.server 8000",
+            "--image",
+            "python3.11",
+            "--continuous",
+            "--port",
+            "8000",
+            "--health-check-http",
+            "/missing",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    ok(jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "well",
+            "--command",
+            "exec python3 -m http.server 8000",
+            "--image",
+            "python3.11",
+            "--continuous",
+            "--port",
+            "8000",
+            "--health-check-http",
+            "/",
+        ],
+    )
+    .unwrap());
+    let sick = eventually(Duration::from_secs(40), || {
+        let runs = runs(&daemon, "sick");
+        (runs.len() >= 2).then_some(runs)
+    })
+    .expect("the unhealthy replica was restarted");
+    assert_eq!(sick[0].outcome.as_deref(), Some("killed"), "{sick:?}");
+    let well = runs(&daemon, "well");
+    assert_eq!(well.len(), 1, "the healthy replica keeps running: {well:?}");
+    assert!(well[0].ended_at.is_none(), "{well:?}");
 }
