@@ -22,7 +22,18 @@ use anyhow::{Context as _, bail};
 
 /// Debian packages the suite needs on every machine: the local runtime's sandbox (`bwrap`, and
 /// `tini-static` as the sandbox's PID 1), its network and process tools.
-pub const DEBIAN_PACKAGES: &[&str] = &["bubblewrap", "iproute2", "iptables", "procps", "tini"];
+pub const DEBIAN_PACKAGES: &[&str] = &[
+    "bubblewrap",
+    "iproute2",
+    "iptables",
+    "procps",
+    "tini",
+    // Jobs on the `python3.11` image and the runtime's tests run Debian's /usr/bin/python3,
+    // which a machine with another python3 on PATH may lack.
+    "python3",
+    // `nsenter` runs script health checks inside a job's namespaces.
+    "util-linux",
+];
 
 /// The official Toolforge clients, at the versions `api-contract.md` was written against.
 pub const OFFICIAL_CLIENTS: &[&str] = &[
