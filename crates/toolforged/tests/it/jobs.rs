@@ -502,3 +502,47 @@ fn a_tool_cannot_list_show_change_restart_or_delete_another_tools_jobs() {
     let mine = ok(jobs(&daemon, "mytool", TEST, &["list"]).unwrap());
     assert_eq!(mine, "");
 }
+
+#[test]
+fn a_job_reaches_the_api_at_tool_toolforge_api_url_with_its_tools_credentials() {
+    const TEST: &str = "a_job_reaches_the_api_at_tool_toolforge_api_url_with_its_tools_credentials";
+    let daemon = daemon_with_tool();
+    // Inside the job, with the certificate in the tool's home, as a bot would (and as the
+    // official clients do, without verifying the server unless REQUESTS_CA_BUNDLE is set).
+    let script = r#"
+import json, os, ssl, urllib.request
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+home = os.environ["HOME"]
+ctx.load_cert_chain(home + "/.toolskube/client.crt", home + "/.toolskube/client.key")
+url = os.environ["TOOL_TOOLFORGE_API_URL"] + "/jobs/v1/tool/mytool/jobs/"
+with urllib.request.urlopen(url, context=ctx, timeout=10) as answer:
+    print(" ".join(job["name"] for job in json.load(answer)["jobs"]))
+"#;
+    std::fs::write(daemon.tool_home("mytool").join("call.py"), script).unwrap();
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "caller",
+            "--command",
+            "/usr/bin/python3 call.py",
+            "--image",
+            "bookworm",
+            "--wait",
+            "60",
+        ],
+    ) else {
+        return;
+    };
+    let home = daemon.tool_home("mytool");
+    assert!(
+        out.status.success(),
+        "{}",
+        std::fs::read_to_string(home.join("caller.err")).unwrap_or_default()
+    );
+    assert_eq!(read(&home.join("caller.out")), "caller\n");
+}
