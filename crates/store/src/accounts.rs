@@ -307,6 +307,10 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM tool_quotas WHERE tool = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM tools WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)

@@ -9,6 +9,7 @@
 mod accounts;
 mod certificates;
 mod jobs;
+mod quotas;
 mod tokens;
 
 use std::path::Path;

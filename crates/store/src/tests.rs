@@ -130,3 +130,42 @@ async fn regeneration_revokes_and_renewal_supersedes() {
         "03"
     );
 }
+
+#[tokio::test]
+async fn quota_overrides_are_set_reset_and_deleted_with_their_tool() {
+    let (_dir, store) = open().await;
+    store.create_user(user("alice")).await.unwrap();
+    store.create_tool(tool("bot", "alice")).await.unwrap();
+    store
+        .set_quota_overrides("bot", &[("pods", "20"), ("memory", "16Gi")], NOW)
+        .await
+        .unwrap();
+    store
+        .set_quota_overrides("bot", &[("pods", "30")], NOW)
+        .await
+        .unwrap();
+    let overrides = store.quota_overrides("bot").await.unwrap();
+    assert_eq!(
+        overrides.into_iter().collect::<Vec<_>>(),
+        [
+            ("memory".to_owned(), "16Gi".to_owned()),
+            ("pods".to_owned(), "30".to_owned())
+        ]
+    );
+    let removed = store
+        .reset_quota_overrides("bot", &["pods", "cpu"])
+        .await
+        .unwrap();
+    assert_eq!(removed, ["pods"]);
+    assert!(matches!(
+        store
+            .set_quota_overrides("nobody", &[("pods", "1")], NOW)
+            .await,
+        Err(Error::NotFound { what: "tool", .. })
+    ));
+    assert!(store.quota_overrides("nobody").await.unwrap().is_empty());
+
+    store.delete_tool("bot").await.unwrap();
+    store.create_tool(tool("bot", "alice")).await.unwrap();
+    assert!(store.quota_overrides("bot").await.unwrap().is_empty());
+}
