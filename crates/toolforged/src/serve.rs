@@ -152,7 +152,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => tracing::info!("no --smtp-url: no mail will be sent"),
     }
-    let state = api_server::AppState::new(accounts.clone(), facts);
+    let state = api_server::AppState::new(accounts.clone(), facts)
+        .with_built_services(&["jobs", "envvars"]);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();

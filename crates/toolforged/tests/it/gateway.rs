@@ -266,6 +266,9 @@ fn healthz_openapi_and_metrics_need_no_credentials() {
         assert!(body.get(key).is_some(), "{key} in {body}");
     }
     assert_eq!(body["services"]["store"], "ok");
+    assert_eq!(body["services"]["jobs"], "ok");
+    assert_eq!(body["services"]["envvars"], "ok");
+    assert_eq!(body["services"]["builds"], "not-built");
     assert_eq!(body["mail"], false);
     let res = conn.get("/jobs/v1/healthz").unwrap();
     assert_eq!(res.status, 200);
