@@ -106,13 +106,13 @@ impl Accounts {
         if record.revoked_at.is_some() {
             return Ok(Err(TokenRefusal::Revoked));
         }
-        if let Some(expires_at) = record.expires_at {
-            if expires_at <= self.now() {
-                let text = expires_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                return Ok(Err(TokenRefusal::Expired(text)));
-            }
+        if let Some(expires_at) = record.expires_at
+            && expires_at <= self.now()
+        {
+            let text = expires_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            return Ok(Err(TokenRefusal::Expired(text)));
         }
         Ok(Ok(record))
     }

@@ -62,7 +62,7 @@ pub fn parse_cpu(text: &str) -> Result<u64, InvalidQuantity> {
     }
     let value: f64 = number.parse().map_err(|_| invalid())?;
     let millicores = if millis { value } else { value * 1000.0 };
-    if !millicores.is_finite() || millicores < 1.0 || millicores > 1e9 {
+    if !millicores.is_finite() || !(1.0..=1e9).contains(&millicores) {
         return Err(invalid());
     }
     Ok(millicores.round() as u64)

@@ -367,7 +367,7 @@ impl Store {
             .collect();
         if !members.iter().any(|name| name == member) {
             return Err(Error::NotFound {
-                what: &"maintainer of the tool",
+                what: "maintainer of the tool",
                 name: member.to_owned(),
             });
         }
