@@ -93,8 +93,10 @@ fn parse_body(body: &Bytes) -> Result<JobRequestBody, Response> {
     })
 }
 
-fn resolve(service: &JobsService, tool: &str, body: JobRequestBody) -> Result<JobSpec, Response> {
-    let quota = service.engine.quota(tool);
+/// Parses and validates a job definition against the tool's effective per-job limits.
+async fn resolve(service: &JobsService, tool: &str, body: &Bytes) -> Result<JobSpec, Response> {
+    let body = parse_body(body)?;
+    let quota = service.engine.quota(tool).await.map_err(engine_error)?;
     let images = &service.images;
     let check_image = |name: &str| -> Result<(), String> {
         match images.find(name) {
@@ -304,7 +306,7 @@ async fn create_job(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    let spec = match parse_body(&body).and_then(|body| resolve(&service, &caller.tool, body)) {
+    let spec = match resolve(&service, &caller.tool, &body).await {
         Ok(spec) => spec,
         Err(response) => return response,
     };
@@ -331,7 +333,7 @@ async fn apply_job(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    let spec = match parse_body(&body).and_then(|body| resolve(&service, &caller.tool, body)) {
+    let spec = match resolve(&service, &caller.tool, &body).await {
         Ok(spec) => spec,
         Err(response) => return response,
     };
@@ -544,7 +546,10 @@ fn ascii_json(text: &str) -> String {
 /// The tool's quota and use.
 #[utoipa::path(get, path = "/quotas", params(("tool" = String, Path, description = "the tool")), responses((status = 200, body = QuotaResponse)), tag = "jobs")]
 async fn show_quota(Extension(service): Service, Extension(caller): Extension<Caller>) -> Response {
-    let quota = service.engine.quota(&caller.tool);
+    let quota = match service.engine.quota(&caller.tool).await {
+        Ok(quota) => quota,
+        Err(err) => return engine_error(err),
+    };
     let usage = match service.engine.quota_usage(&caller.tool).await {
         Ok(usage) => usage,
         Err(err) => return engine_error(err),

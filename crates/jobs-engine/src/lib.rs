@@ -19,6 +19,7 @@
 
 pub mod health;
 pub mod logs;
+pub mod quota;
 pub mod status;
 
 use std::collections::{BTreeMap, HashMap};
@@ -297,9 +298,11 @@ impl JobsEngine {
         &self.inner.runtime
     }
 
-    /// The default quota of a tool (per-tool overrides come with the admin procedures).
-    pub fn quota(&self, _tool: &str) -> ToolQuota {
-        ToolQuota::default()
+    /// The effective quota of a tool: the defaults with the tool's overrides
+    /// (`toolforged admin quota set`) applied.
+    pub async fn quota(&self, tool: &str) -> Result<ToolQuota> {
+        let overrides = self.inner.store.quota_overrides(tool).await?;
+        Ok(ToolQuota::default().with_overrides(tool, &overrides))
     }
 
     /// Current use of the quota.
@@ -472,7 +475,7 @@ impl JobsEngine {
     }
 
     async fn check_definition_quota(&self, tool: &str, spec: &JobSpec) -> Result<()> {
-        let quota = self.quota(tool);
+        let quota = self.quota(tool).await?;
         let mut cron = 0;
         let mut continuous = 0;
         for record in self.inner.store.list_jobs(tool).await? {
@@ -700,7 +703,7 @@ impl JobsEngine {
             .await
             .map_err(|err| err.to_string())?
             .ok_or_else(|| format!("tool '{tool}' does not exist"))?;
-        let quota = self.quota(tool);
+        let quota = self.quota(tool).await.map_err(|err| err.to_string())?;
         let usage = self
             .quota_usage(tool)
             .await

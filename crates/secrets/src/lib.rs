@@ -135,7 +135,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Settings of the envvars service.
 #[derive(Debug, Clone)]
 pub struct SecretsConfig {
-    /// How many envvars each tool may have (the original's `quota`; default 100).
+    /// How many envvars each tool may have (the original's `quota`; default 100), unless
+    /// an admin set the tool's `envvars` quota (`toolforged admin quota set TOOL envvars=N`).
     pub quota_per_tool: u32,
 }
 
@@ -249,12 +250,16 @@ impl Secrets {
         let ring = self.ring.read().await;
         let sealed = ring.seal(tool, name, value)?;
         // One statement, so the quota check and the write are atomic: replacing an
-        // existing name always passes, a new one only below the quota.
+        // existing name always passes, a new one only below the quota (the tool's
+        // override when an admin set one, as in `quota_limit`, else the default).
         let res = sqlx::query(
             "INSERT INTO envvars (tool, name, key_id, nonce, ciphertext, created_at, updated_at)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6
              WHERE EXISTS (SELECT 1 FROM envvars WHERE tool = ?1 AND name = ?2)
-                OR (SELECT COUNT(*) FROM envvars WHERE tool = ?1) < ?7
+                OR (SELECT COUNT(*) FROM envvars WHERE tool = ?1) < COALESCE(
+                    (SELECT CAST(value AS INTEGER) FROM tool_quotas
+                     WHERE tool = ?1 AND key = 'envvars'),
+                    ?7)
              ON CONFLICT (tool, name) DO UPDATE SET
                 key_id = excluded.key_id, nonce = excluded.nonce,
                 ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
@@ -273,7 +278,7 @@ impl Secrets {
             return Err(Error::QuotaExceeded {
                 tool: tool.to_owned(),
                 used: self.count(tool).await?,
-                quota: self.config.quota_per_tool,
+                quota: self.quota_limit(tool).await?,
             });
         }
         Ok(())
@@ -343,9 +348,26 @@ impl Secrets {
     /// `tool`'s quota and how much of it is used.
     pub async fn quota(&self, tool: &str) -> Result<Quota> {
         Ok(Quota {
-            quota: self.config.quota_per_tool,
+            quota: self.quota_limit(tool).await?,
             used: self.count(tool).await?,
         })
+    }
+
+    /// How many envvars a tool may have unless an admin set its quota.
+    pub fn default_quota(&self) -> u32 {
+        self.config.quota_per_tool
+    }
+
+    /// `tool`'s envvars quota: its `envvars` override (the store's `tool_quotas`, whose
+    /// values the admin command validated as counts), else the default.
+    async fn quota_limit(&self, tool: &str) -> Result<u32> {
+        let row = sqlx::query("SELECT value FROM tool_quotas WHERE tool = ? AND key = 'envvars'")
+            .bind(tool)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .and_then(|row| row.get::<String, _>(0).trim().parse().ok())
+            .unwrap_or(self.config.quota_per_tool))
     }
 
     /// The environment a job of `tool` starts with: every envvar of the tool, decrypted,

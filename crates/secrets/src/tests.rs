@@ -134,6 +134,42 @@ async fn the_quota_counts_names_and_a_replacement_at_the_limit_still_passes() {
 }
 
 #[tokio::test]
+async fn a_tools_envvars_quota_override_replaces_the_default_for_that_tool_only() {
+    let fx = fixture(SecretsConfig { quota_per_tool: 1 }).await;
+    let now = time::OffsetDateTime::now_utc();
+    fx.store
+        .set_quota_overrides("mytool", &[("envvars", "2")], now)
+        .await
+        .unwrap();
+    for name in ["VAR_A", "VAR_B"] {
+        fx.set("mytool", name, "v").await.unwrap();
+    }
+    let err = fx.set("mytool", "VAR_C", "v").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Envvars quota exceeded: tool mytool already has 2 envvars and its quota is 2; delete one before creating another"
+    );
+    let quota = fx.secrets.quota("mytool").await.unwrap();
+    assert_eq!((quota.quota, quota.used), (2, 2));
+    fx.set("other", "VAR_A", "v").await.unwrap();
+    assert!(fx.set("other", "VAR_B", "v").await.is_err());
+
+    // Lowered below what the tool has: existing values stay and can be replaced.
+    fx.store
+        .set_quota_overrides("mytool", &[("envvars", "0")], now)
+        .await
+        .unwrap();
+    fx.set("mytool", "VAR_A", "replaced").await.unwrap();
+    assert!(fx.set("mytool", "VAR_C", "v").await.is_err());
+    fx.store
+        .reset_quota_overrides("mytool", &["envvars"])
+        .await
+        .unwrap();
+    assert_eq!(fx.secrets.quota("mytool").await.unwrap().quota, 1);
+    assert_eq!(fx.secrets.default_quota(), 1);
+}
+
+#[tokio::test]
 async fn refused_writes_change_nothing() {
     let fx = fixture(SecretsConfig::default()).await;
     fx.set("mytool", "MY_VAR", "kept").await.unwrap();
