@@ -55,6 +55,22 @@ pub enum AdminRequest {
     TokenRevoke { id: String },
     /// `secrets rotate-key`: a new envvars key; every value re-encrypted with it.
     SecretsRotateKey,
+    /// `quota show TOOL`.
+    QuotaShow { tool: String },
+    /// `quota set TOOL KEY=VALUE…`: every pair is checked before any is stored.
+    QuotaSet {
+        tool: String,
+        values: Vec<QuotaAssignment>,
+    },
+    /// `quota reset TOOL KEY…`: the keys get their defaults again.
+    QuotaReset { tool: String, keys: Vec<String> },
+}
+
+/// One `KEY=VALUE` of `quota set`, as typed (the daemon validates it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaAssignment {
+    pub key: String,
+    pub value: String,
 }
 
 /// The daemon's answer.
@@ -207,4 +223,27 @@ pub struct TokenCreated {
     pub subject: String,
     pub scope: String,
     pub expires_at: Option<String>,
+}
+
+/// The answer to `quota show`, `quota set` and `quota reset`: every key of the tool's
+/// quota, in a fixed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaView {
+    pub tool: String,
+    pub quota: Vec<QuotaEntryView>,
+    /// The keys this request changed (`set`, `reset`); empty for `show`.
+    #[serde(default)]
+    pub changed: Vec<String>,
+}
+
+/// One key of a tool's quota; values as Kubernetes writes them (`10`, `500m`, `4Gi`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaEntryView {
+    pub key: String,
+    pub default: String,
+    /// The admin's override, if any.
+    #[serde(rename = "override")]
+    pub override_value: Option<String>,
+    /// What applies: the override, else the default.
+    pub effective: String,
 }

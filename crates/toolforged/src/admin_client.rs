@@ -50,6 +50,34 @@ pub enum AdminCommand {
     /// The envvars' encryption keys.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Per-tool quota overrides.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+/// `toolforged admin quota …`.
+///
+/// Keys: pods, jobs (one-off and scheduled runs at once), cronjobs, continuous
+/// (continuous jobs, the webservice included), cpu, memory (the tool's totals), job-cpu,
+/// job-memory (per job), envvars. Counts are whole numbers; cpu like 2 or 500m; memory
+/// like 4Gi or 512Mi.
+#[derive(Debug, clap::Subcommand)]
+pub enum QuotaCommand {
+    /// Show each key's default, override and effective value.
+    Show { tool: String },
+    /// Override keys of a tool's quota; nothing is changed if any pair is invalid.
+    Set {
+        tool: String,
+        /// For example pods=20 continuous=5 cpu=8 memory=16Gi job-memory=1Gi.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        values: Vec<String>,
+    },
+    /// Remove overrides, so the keys have their defaults again.
+    Reset {
+        tool: String,
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
 }
 
 /// `toolforged admin secrets …`.
@@ -262,6 +290,14 @@ fn build_request(command: AdminCommand) -> Result<AdminRequest, String> {
         AdminCommand::Token(TokenCommand::List) => AdminRequest::TokenList,
         AdminCommand::Token(TokenCommand::Revoke { id }) => AdminRequest::TokenRevoke { id },
         AdminCommand::Secrets(SecretsCommand::RotateKey) => AdminRequest::SecretsRotateKey,
+        AdminCommand::Quota(QuotaCommand::Show { tool }) => AdminRequest::QuotaShow { tool },
+        AdminCommand::Quota(QuotaCommand::Set { tool, values }) => AdminRequest::QuotaSet {
+            tool,
+            values: crate::admin_quota::split_assignments(values)?,
+        },
+        AdminCommand::Quota(QuotaCommand::Reset { tool, keys }) => {
+            AdminRequest::QuotaReset { tool, keys }
+        }
     })
 }
 
@@ -432,6 +468,9 @@ fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
         },
         AdminRequest::TokenRevoke { id } => format!("Revoked token {id}.\n"),
         AdminRequest::SecretsRotateKey => render_rotation(value),
+        AdminRequest::QuotaShow { .. }
+        | AdminRequest::QuotaSet { .. }
+        | AdminRequest::QuotaReset { .. } => crate::admin_quota::render(request, value),
     }
 }
 

@@ -69,6 +69,9 @@ pub async fn handle(
     if request == AdminRequest::SecretsRotateKey {
         return rotate_key(secrets).await;
     }
+    if let Some(response) = crate::admin_quota::handle(accounts.store(), secrets, &request).await {
+        return response;
+    }
     match dispatch(accounts, request).await {
         Ok(value) => AdminResponse::Ok(value),
         Err(err) => {
@@ -102,6 +105,9 @@ fn command_name(request: &AdminRequest) -> &'static str {
         AdminRequest::TokenList => "token list",
         AdminRequest::TokenRevoke { .. } => "token revoke",
         AdminRequest::SecretsRotateKey => "secrets rotate-key",
+        AdminRequest::QuotaShow { .. } => "quota show",
+        AdminRequest::QuotaSet { .. } => "quota set",
+        AdminRequest::QuotaReset { .. } => "quota reset",
     }
 }
 
@@ -126,7 +132,7 @@ async fn rotate_key(secrets: &secrets::Secrets) -> AdminResponse {
     }
 }
 
-fn render_error(err: &dyn std::error::Error) -> String {
+pub(crate) fn render_error(err: &dyn std::error::Error) -> String {
     // Walk the source chain once, so each cause is printed exactly once.
     let mut message = err.to_string();
     let mut source = err.source();
@@ -300,7 +306,10 @@ async fn dispatch(
             json(&serde_json::json!({"id": id, "revoked": true}))
         }
         // Answered by `handle` before dispatching here.
-        AdminRequest::SecretsRotateKey => serde_json::Value::Null,
+        AdminRequest::SecretsRotateKey
+        | AdminRequest::QuotaShow { .. }
+        | AdminRequest::QuotaSet { .. }
+        | AdminRequest::QuotaReset { .. } => serde_json::Value::Null,
     };
     Ok(value)
 }

@@ -6,6 +6,7 @@ mod foundation;
 mod gateway;
 mod jobs;
 mod official_clients;
+mod quotas;
 mod supervision;
 
 use std::path::Path;
