@@ -265,3 +265,104 @@ fn a_failing_http_health_check_restarts_the_replica_and_a_passing_one_does_not()
     assert_eq!(well.len(), 1, "the healthy replica keeps running: {well:?}");
     assert!(well[0].ended_at.is_none(), "{well:?}");
 }
+
+#[test]
+fn restarting_two_replicas_replaces_them_one_at_a_time() {
+    const TEST: &str = "restarting_two_replicas_replaces_them_one_at_a_time";
+    let scratch = tempfile::tempdir().unwrap();
+    let daemon = fast_daemon(scratch.path());
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "pair",
+            "--command",
+            "exec sleep 100000",
+            "--image",
+            "bookworm",
+            "--continuous",
+            "--replicas",
+            "2",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    eventually(Duration::from_secs(20), || {
+        (runs(&daemon, "pair").len() == 2).then_some(())
+    })
+    .expect("two replicas");
+    ok(jobs(&daemon, "mytool", TEST, &["restart", "pair"]).unwrap());
+    let history = runs(&daemon, "pair");
+    assert_eq!(history.len(), 4, "{history:?}");
+    let old = |replica| {
+        history
+            .iter()
+            .find(|run| run.replica == replica && run.ended_at.is_some())
+            .unwrap()
+    };
+    let new = |replica| {
+        history
+            .iter()
+            .find(|run| run.replica == replica && run.ended_at.is_none())
+            .unwrap()
+    };
+    // Replica 0 was replaced before replica 1 was stopped: never zero replicas running.
+    assert!(new(0).started_at <= old(1).ended_at.unwrap(), "{history:?}");
+    assert!(old(0).ended_at.unwrap() <= new(0).started_at, "{history:?}");
+    assert!(old(1).ended_at.unwrap() <= new(1).started_at, "{history:?}");
+    assert!(new(0).id < old(1).id || new(0).started_at <= old(1).ended_at.unwrap());
+}
+
+#[test]
+fn a_cron_run_due_while_the_daemon_was_down_fires_once_after_the_restart() {
+    const TEST: &str = "a_cron_run_due_while_the_daemon_was_down_fires_once_after_the_restart";
+    let scratch = tempfile::tempdir().unwrap();
+    let mut daemon = fast_daemon(scratch.path());
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "minutely",
+            "--command",
+            "date +%s >> fired",
+            "--image",
+            "bookworm",
+            "--schedule",
+            "* * * * *",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    // Go down a few seconds before a minute boundary and come back just after it, within
+    // the 30 s a late firing may still start.
+    let second = || time::OffsetDateTime::now_utc().second();
+    eventually(Duration::from_secs(70), || {
+        (50..=54).contains(&second()).then_some(())
+    })
+    .expect("a minute boundary approaches");
+    let before = runs(&daemon, "minutely").len();
+    daemon.kill9();
+    eventually(Duration::from_secs(20), || {
+        (3..=10).contains(&second()).then_some(())
+    })
+    .expect("the boundary passed");
+    daemon.restart();
+    let fired = daemon.tool_home("mytool").join("fired");
+    eventually(Duration::from_secs(20), || fired.exists().then_some(()))
+        .expect("the missed run fired after the restart");
+    // At most once: a second run only comes with the next minute.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = runs(&daemon, "minutely");
+    let new_runs: Vec<_> = after[before..]
+        .iter()
+        .filter(|run| run.outcome.as_deref() != Some("skipped"))
+        .collect();
+    assert_eq!(new_runs.len(), 1, "{after:?}");
+    assert_eq!(read(&fired).lines().count(), 1);
+}
