@@ -302,6 +302,15 @@ impl Store {
         .bind(name)
         .execute(&mut *tx)
         .await?;
+        // Nothing of the tool's jobs is left for a later tool of the same name.
+        sqlx::query("DELETE FROM jobs WHERE tool = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM job_runs WHERE tool = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM maintainers WHERE tool = ? OR member = ?")
             .bind(name)
             .bind(name)

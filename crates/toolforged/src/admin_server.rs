@@ -23,6 +23,7 @@ pub async fn serve(
     listener: UnixListener,
     accounts: Arc<Accounts>,
     secrets: Arc<secrets::Secrets>,
+    engine: jobs_engine::JobsEngine,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -39,6 +40,7 @@ pub async fn serve(
         };
         let accounts = accounts.clone();
         let secrets = secrets.clone();
+        let engine = engine.clone();
         tracker.spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut buf = Vec::new();
@@ -47,7 +49,7 @@ pub async fn serve(
                 return;
             }
             let response = match serde_json::from_slice::<AdminRequest>(&buf) {
-                Ok(request) => handle(&accounts, &secrets, request).await,
+                Ok(request) => handle(&accounts, &secrets, &engine, request).await,
                 Err(err) => refused(format!("malformed admin request: {err}")),
             };
             let text = serde_json::to_vec(&response).unwrap_or_default();
@@ -63,9 +65,34 @@ pub async fn serve(
 pub async fn handle(
     accounts: &Accounts,
     secrets: &secrets::Secrets,
+    engine: &jobs_engine::JobsEngine,
     request: AdminRequest,
 ) -> AdminResponse {
     let command = command_name(&request);
+    if let AdminRequest::ToolDelete { name } = &request {
+        // A deleted tool's jobs stop first, and nothing of them is left for a later tool
+        // of the same name: definitions, run history and captured output go with it.
+        if accounts
+            .store()
+            .get_tool(name)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            if let Err(err) = engine.flush(name).await {
+                tracing::error!(tool = %name, error = %render_error(&err), "stopping a deleted tool's jobs failed");
+                return AdminResponse::Error(AdminError {
+                    message: format!(
+                        "could not stop the jobs of tool '{name}': {}",
+                        render_error(&err)
+                    ),
+                    refused: false,
+                });
+            }
+            engine.logs().remove_tool(name);
+        }
+    }
     if request == AdminRequest::SecretsRotateKey {
         return rotate_key(secrets).await;
     }

@@ -189,7 +189,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::error!(error = %format!("{err:#}"), "recovering jobs after the restart failed");
     }
     let jobs_service = Arc::new(api_server::jobs::JobsService {
-        engine,
+        engine: engine.clone(),
         images,
         schedule_actual: Box::new(|schedule, tool, job| {
             jobs::schedule::Schedule::parse(tool, job, schedule)
@@ -234,6 +234,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin_listener,
         accounts.clone(),
         secrets.clone(),
+        engine,
         cancel.clone(),
         tracker.clone(),
     ));

@@ -546,3 +546,49 @@ with urllib.request.urlopen(url, context=ctx, timeout=10) as answer:
     );
     assert_eq!(read(&home.join("caller.out")), "caller\n");
 }
+
+#[test]
+fn deleting_a_tool_stops_its_jobs_and_a_new_tool_of_the_same_name_inherits_nothing() {
+    const TEST: &str =
+        "deleting_a_tool_stops_its_jobs_and_a_new_tool_of_the_same_name_inherits_nothing";
+    let daemon = daemon_with_tool();
+    // A sleep no other test runs, to find this job's process among everyone's.
+    let marker = format!("{}", 200_000 + std::process::id());
+    let command = format!("exec sleep {marker}");
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "forever",
+            "--command",
+            &command,
+            "--image",
+            "bookworm",
+            "--continuous",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|entry| {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == marker.as_bytes())
+            })
+    };
+    eventually(Duration::from_secs(20), || running().then_some(())).expect("the job runs");
+    daemon.admin_ok(&["tool", "delete", "mytool"]);
+    assert!(
+        eventually(Duration::from_secs(20), || (!running()).then_some(())).is_some(),
+        "no process of the deleted tool is left"
+    );
+    daemon.create_tool("mytool", "alice");
+    assert_eq!(ok(jobs(&daemon, "mytool", TEST, &["list"]).unwrap()), "");
+}
