@@ -109,7 +109,7 @@ impl QuotaKey {
     pub fn format_value(self, value: u64) -> String {
         match self.unit() {
             Unit::Count => value.to_string(),
-            Unit::Millicores if value % 1000 == 0 => (value / 1000).to_string(),
+            Unit::Millicores if value.is_multiple_of(1000) => (value / 1000).to_string(),
             Unit::Millicores => format!("{value}m"),
             Unit::Bytes => format_bytes(value),
         }
@@ -228,7 +228,7 @@ impl ToolQuota {
 fn format_bytes(bytes: u64) -> String {
     const UNITS: [(&str, u32); 4] = [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)];
     for (suffix, shift) in UNITS {
-        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{suffix}", bytes >> shift);
         }
     }

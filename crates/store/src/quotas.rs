@@ -34,7 +34,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        ensure_tool(&mut *tx, tool).await?;
+        ensure_tool(&mut tx, tool).await?;
         for (key, value) in values {
             sqlx::query(
                 "INSERT INTO tool_quotas (tool, key, value, updated_at) VALUES (?, ?, ?, ?)
@@ -55,7 +55,7 @@ impl Store {
     /// returns the keys that had one. [`Error::NotFound`] when there is no such tool.
     pub async fn reset_quota_overrides(&self, tool: &str, keys: &[&str]) -> Result<Vec<String>> {
         let mut tx = self.pool.begin().await?;
-        ensure_tool(&mut *tx, tool).await?;
+        ensure_tool(&mut tx, tool).await?;
         let mut removed = Vec::new();
         for key in keys {
             let res = sqlx::query("DELETE FROM tool_quotas WHERE tool = ? AND key = ?")
