@@ -49,8 +49,8 @@ pub enum LowCommand {
     Whoami,
     /// Manage jobs (not available yet in this build).
     Jobs(Passthrough),
-    /// Manage environment variables (not available yet in this build).
-    Envvars(Passthrough),
+    /// Manage the tool's environment variables, as the official `toolforge envvars` does.
+    Envvars(crate::envvars::EnvvarsArgs),
     /// Build container images (not available yet in this build).
     Build(Passthrough),
     /// Manage the tool's webservice (not available yet in this build).
@@ -82,6 +82,8 @@ pub struct Args {
 pub enum Command {
     /// `toolforge whoami`.
     Whoami,
+    /// `toolforge envvars …`.
+    Envvars(crate::envvars::EnvvarsCommand),
     /// A command group of a later issue; the name as typed (`jobs`, `envvars`, …).
     NotAvailable(&'static str),
 }
@@ -125,7 +127,7 @@ impl Args {
         let command = match low.command {
             LowCommand::Whoami => Command::Whoami,
             LowCommand::Jobs(_) => Command::NotAvailable("jobs"),
-            LowCommand::Envvars(_) => Command::NotAvailable("envvars"),
+            LowCommand::Envvars(envvars) => Command::Envvars(envvars.command),
             LowCommand::Build(_) => Command::NotAvailable("build"),
             LowCommand::Webservice(_) => Command::NotAvailable("webservice"),
             LowCommand::Components(_) => Command::NotAvailable("components"),

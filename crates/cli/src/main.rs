@@ -13,6 +13,7 @@
 
 mod args;
 mod environment;
+mod envvars;
 mod messages;
 mod whoami;
 
@@ -56,6 +57,9 @@ async fn run(args: &Args, env: &api_client::env::Environment) -> anyhow::Result<
             let mut stdout = std::io::stdout().lock();
             whoami::whoami(env, &args.overrides, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Envvars(command) => {
+            envvars::envvars(command, env, &args.overrides, args.debug).await
         }
         Command::NotAvailable(group) => {
             eprintln!("ERROR: `toolforge {group}` is not available yet in this build of toolforge");

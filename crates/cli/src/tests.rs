@@ -50,7 +50,6 @@ fn the_command_groups_of_later_issues_take_any_arguments_and_are_not_available()
             &["toolforge", "jobs", "run", "x", "--command", "ls -l"][..],
             "jobs",
         ),
-        (&["toolforge", "envvars", "list"][..], "envvars"),
         (&["toolforge", "build", "start", "https://g"][..], "build"),
         (
             &["toolforge", "webservice", "--backend=kubernetes", "start"][..],

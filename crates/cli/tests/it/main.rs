@@ -3,6 +3,7 @@
 //! The daemon binary must be built first (`cargo build -p toolforged`, or
 //! `cargo xtask test`, which builds every binary).
 
+mod envvars;
 mod whoami;
 
 use std::path::Path;
