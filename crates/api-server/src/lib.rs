@@ -15,6 +15,7 @@ pub mod authz;
 pub mod envvars;
 pub mod jobs;
 pub mod listener;
+pub mod logs;
 pub mod metrics;
 pub mod paths;
 pub mod tls;

@@ -63,6 +63,16 @@ struct FileConfig {
     mail_from: Option<String>,
     job_nat: Option<bool>,
     allow_unisolated_jobs: Option<bool>,
+    /// Bytes of captured job output kept per tool, e.g. "256Mi"; the oldest files go first.
+    logs_retention_size: Option<String>,
+    /// Captured job output last written longer ago than this is removed, e.g. "7d".
+    logs_retention_age: Option<String>,
+    /// Lines per second a tool's jobs may print together; more are dropped (and counted).
+    logs_rate: Option<u32>,
+    /// Lines a tool's jobs may print at once above the rate.
+    logs_burst: Option<u32>,
+    /// How often the logs' retention is enforced, e.g. "1m".
+    logs_sweep_interval: Option<String>,
     /// Lifetime of client certificates, e.g. "365d".
     cert_validity: Option<String>,
     /// Renew client certificates when less than this remains, e.g. "30d".
@@ -98,6 +108,8 @@ pub struct Config {
     pub mail_from: String,
     pub job_nat: bool,
     pub allow_unisolated_jobs: bool,
+    /// Rate limit and retention of captured job output.
+    pub logs: jobs_engine::logs::LogsConfig,
     pub cert_validity: time::Duration,
     pub cert_renew_before: time::Duration,
     pub cert_renew_interval: std::time::Duration,
@@ -165,6 +177,13 @@ impl Config {
                 "cert-renew-before must be shorter than cert-validity, or certificates would be renewed forever"
             );
         }
+        let logs = logs_config(
+            file.logs_retention_size,
+            file.logs_retention_age,
+            file.logs_rate,
+            file.logs_burst,
+            file.logs_sweep_interval,
+        )?;
         Ok(Config {
             data_dir,
             homes_dir,
@@ -190,6 +209,7 @@ impl Config {
             job_nat: args.job_nat || file.job_nat.unwrap_or(false),
             allow_unisolated_jobs: args.allow_unisolated_jobs
                 || file.allow_unisolated_jobs.unwrap_or(false),
+            logs,
             cert_validity: time::Duration::try_from(cert_validity)?,
             cert_renew_before: time::Duration::try_from(cert_renew_before)?,
             cert_renew_interval: duration(file.cert_renew_interval, "cert-renew-interval", "1h")?,
@@ -240,6 +260,68 @@ pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
         bail!("'{text}' must be longer than zero");
     }
     Ok(std::time::Duration::from_secs(number.saturating_mul(secs)))
+}
+
+/// The `logs-*` settings over [`jobs_engine::logs::LogsConfig`]'s defaults.
+fn logs_config(
+    retention_size: Option<String>,
+    retention_age: Option<String>,
+    rate: Option<u32>,
+    burst: Option<u32>,
+    sweep_interval: Option<String>,
+) -> anyhow::Result<jobs_engine::logs::LogsConfig> {
+    let defaults = jobs_engine::logs::LogsConfig::default();
+    let duration = |value: Option<String>, name: &str, default: std::time::Duration| {
+        value.map_or(Ok(default), |text| {
+            parse_duration(&text)
+                .with_context(|| format!("invalid {name} '{text}' in the config file"))
+        })
+    };
+    let at_least_one = |value: Option<u32>, name: &str, default: u32| match value {
+        Some(0) => bail!("{name} must be at least 1"),
+        Some(value) => Ok(value),
+        None => Ok(default),
+    };
+    Ok(jobs_engine::logs::LogsConfig {
+        retention_size: match retention_size {
+            Some(text) => parse_size(&text).with_context(|| {
+                format!("invalid logs-retention-size '{text}' in the config file")
+            })?,
+            None => defaults.retention_size,
+        },
+        retention_age: duration(retention_age, "logs-retention-age", defaults.retention_age)?,
+        lines_per_second: at_least_one(rate, "logs-rate", defaults.lines_per_second)?,
+        burst: at_least_one(burst, "logs-burst", defaults.burst)?,
+        sweep_interval: duration(
+            sweep_interval,
+            "logs-sweep-interval",
+            defaults.sweep_interval,
+        )?,
+    })
+}
+
+/// Parses sizes such as `1048576`, `512Ki`, `256Mi`, `1Gi` (also `KiB`, `MiB`, `GiB`).
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().with_context(|| {
+        format!("'{text}' is not a number of bytes, optionally followed by Ki, Mi or Gi")
+    })?;
+    let factor: u64 = match unit {
+        "" | "B" => 1,
+        "Ki" | "KiB" => 1 << 10,
+        "Mi" | "MiB" => 1 << 20,
+        "Gi" | "GiB" => 1 << 30,
+        _ => bail!("'{text}' has an unknown unit: use Ki, Mi or Gi (e.g. 256Mi)"),
+    };
+    let bytes = number.saturating_mul(factor);
+    if bytes < 4096 {
+        bail!("'{text}' is too small: at least 4Ki");
+    }
+    Ok(bytes)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -300,6 +382,38 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("no-such-key"), "{err:#}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn logs_settings_come_from_the_file_and_bad_ones_are_named() {
+        let dir = tempfile_dir();
+        let file = dir.join("config.toml");
+        std::fs::write(
+            &file,
+            "logs-retention-size = \"2Mi\"\nlogs-retention-age = \"1h\"\nlogs-rate = 50\n",
+        )
+        .unwrap();
+        let load = || {
+            Config::load(ServeArgs {
+                config: Some(file.clone()),
+                data_dir: Some(dir.clone()),
+                ..ServeArgs::default()
+            })
+        };
+        let logs = load().unwrap().logs;
+        assert_eq!(logs.retention_size, 2 << 20);
+        assert_eq!(logs.retention_age.as_secs(), 3600);
+        assert_eq!(logs.lines_per_second, 50);
+        assert_eq!(logs.burst, jobs_engine::logs::LogsConfig::default().burst);
+        std::fs::write(&file, "logs-retention-size = \"2MB\"\n").unwrap();
+        let err = format!("{:#}", load().unwrap_err());
+        assert!(err.contains("invalid logs-retention-size '2MB'"), "{err}");
+        std::fs::write(&file, "logs-rate = 0\n").unwrap();
+        assert_eq!(
+            format!("{:#}", load().unwrap_err()),
+            "logs-rate must be at least 1"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -153,7 +153,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => tracing::info!("no --smtp-url: no mail will be sent"),
     }
     let state = api_server::AppState::new(accounts.clone(), facts)
-        .with_built_services(&["jobs", "envvars"]);
+        .with_built_services(&["jobs", "envvars", "logs"]);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -185,6 +185,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cancel.clone(),
         tracker.clone(),
     );
+    // Captured job output: rate limit and retention from the config, swept by one task.
+    let logs = engine.logs().clone();
+    logs.configure(config.logs);
+    tracker.spawn(jobs_engine::logs::sweep(logs.clone(), cancel.clone()));
     if let Err(err) = engine.recover().await {
         tracing::error!(error = %format!("{err:#}"), "recovering jobs after the restart failed");
     }
@@ -199,10 +203,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     let api_router = api_server::router_with_services(
         state.clone(),
-        api_server::envvars::service(secrets.clone()).merge(api_server::tool_scoped_service(
-            "jobs",
-            api_server::jobs::routes(jobs_service),
-        )),
+        api_server::envvars::service(secrets.clone())
+            .merge(api_server::tool_scoped_service(
+                "jobs",
+                api_server::jobs::routes(jobs_service),
+            ))
+            .merge(api_server::logs::service(logs)),
     );
     if let Some(listener) = job_api_listener {
         tracker.spawn(api_server::listener::serve_tls(

@@ -205,5 +205,5 @@ async fn pages_return_every_line_exactly_once_in_both_orders_while_lines_are_app
             ..LogQuery::default()
         },
     );
-    assert_eq!(window.lines, [first.clone()]);
+    assert_eq!(window.lines, std::slice::from_ref(first));
 }
