@@ -10,8 +10,7 @@
 //! through [`Context::export`].
 //! Debian packages go through [`Context::ensure_debian_packages`], which runs `apt-get update`
 //! at most once per run.
-//! Planned entries (not set up yet): an SMTP sink (Debian `python3-aiosmtpd`), Chromium for the
-//! dashboard tests (`chromium`, `chromium-driver`), and PostgreSQL, MariaDB and Redis servers.
+//! Planned entries (not set up yet): Chromium for the dashboard tests (`chromium`, `chromium-driver`), and PostgreSQL, MariaDB and Redis servers.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -90,6 +89,10 @@ pub const PREREQUISITES: &[Prerequisite] = &[
     Prerequisite {
         name: "unprivileged user",
         set_up: set_up_unpriv_user,
+    },
+    Prerequisite {
+        name: "SMTP sink",
+        set_up: set_up_smtp_sink,
     },
 ];
 
@@ -353,6 +356,22 @@ fn set_up_unpriv_user(ctx: &mut Context) -> anyhow::Result<String> {
         );
     };
     ctx.export("TOOLFORGE_TEST_UNPRIV_USER", UNPRIV_USER);
+    Ok(detail)
+}
+
+/// The SMTP server the mail tests receive with: Debian's aiosmtpd, run as
+/// `/usr/bin/python3 -m aiosmtpd`; that Python is exported as `TOOLFORGE_TEST_SMTP_SINK`.
+fn set_up_smtp_sink(ctx: &mut Context) -> anyhow::Result<String> {
+    const PYTHON: &str = "/usr/bin/python3";
+    let detail = ctx.ensure_debian_packages(&["python3-aiosmtpd"])?;
+    let status = Command::new(PYTHON)
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .with_context(|| format!("while running {PYTHON}"))?;
+    if !status.success() {
+        bail!("python3-aiosmtpd is installed but {PYTHON} cannot import aiosmtpd");
+    }
+    ctx.export("TOOLFORGE_TEST_SMTP_SINK", PYTHON);
     Ok(detail)
 }
 

@@ -91,6 +91,10 @@ struct FileConfig {
     job_startup_probe_failures: Option<u32>,
     /// Period of the liveness probe (the original: 10s); 3 failures in a row restart.
     job_liveness_probe_period: Option<String>,
+    /// How long job e-mail events are collected into one mail per tool (the original: 400s).
+    mail_compose_period: Option<String>,
+    /// Most job e-mails composed per period, over all tools (the original: 10).
+    mail_max_per_period: Option<u32>,
 }
 
 /// Validated configuration of the daemon.
@@ -119,6 +123,10 @@ pub struct Config {
     pub job_startup_probe_period: std::time::Duration,
     pub job_startup_probe_failures: u32,
     pub job_liveness_probe_period: std::time::Duration,
+    /// Job e-mails: how long events are collected before they are mailed.
+    pub mail_compose_period: std::time::Duration,
+    /// Job e-mails: most mails composed per period.
+    pub mail_max_per_period: u32,
 }
 
 impl Config {
@@ -235,6 +243,12 @@ impl Config {
                 "job-liveness-probe-period",
                 "10s",
             )?,
+            mail_compose_period: duration(file.mail_compose_period, "mail-compose-period", "400s")?,
+            mail_max_per_period: match file.mail_max_per_period {
+                Some(0) => bail!("mail-max-per-period must be at least 1"),
+                Some(max) => max,
+                None => 10,
+            },
         })
     }
 }

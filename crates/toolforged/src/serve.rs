@@ -148,7 +148,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     match &config.smtp_url {
         Some(url) => {
-            tracing::info!(relay = %url, from = %config.mail_from, "mail goes through the SMTP relay")
+            tracing::info!(relay = %mail::redacted_url(url), from = %config.mail_from, "mail goes through the SMTP relay")
         }
         None => tracing::info!("no --smtp-url: no mail will be sent"),
     }
@@ -189,6 +189,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let logs = engine.logs().clone();
     logs.configure(config.logs);
     tracker.spawn(jobs_engine::logs::sweep(logs.clone(), cancel.clone()));
+    if let Some(smtp_url) = &config.smtp_url {
+        let mailer = mail::Mailer::new(
+            store.clone(),
+            mail::MailConfig {
+                compose_period: config.mail_compose_period,
+                max_mails_per_period: config.mail_max_per_period,
+                ..mail::MailConfig::new(smtp_url.clone(), config.mail_from.clone())
+            },
+        )
+        .context("while setting up job e-mails")?;
+        mailer.start(&tracker, cancel.clone());
+        engine.set_run_observer(Arc::new(MailObserver(mailer)));
+    }
     if let Err(err) = engine.recover().await {
         tracing::error!(error = %format!("{err:#}"), "recovering jobs after the restart failed");
     }
@@ -294,6 +307,42 @@ impl jobs_engine::EnvSource for SecretsEnv {
                 .job_environment(tool)
                 .await
                 .map_err(|err| err.to_string())
+        })
+    }
+}
+
+/// Job e-mails as the jobs engine's observer of runs.
+struct MailObserver(Arc<mail::Mailer>);
+
+impl jobs_engine::RunObserver for MailObserver {
+    fn run_event<'a>(
+        &'a self,
+        event: jobs_engine::RunEvent<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let spec = event.spec;
+            let job_type = match spec.kind {
+                jobs::spec::JobKind::OneOff => "one-off",
+                jobs::spec::JobKind::Scheduled { .. } => "scheduled",
+                jobs::spec::JobKind::Continuous { .. } => "continuous",
+            };
+            let job_event = mail::JobEvent {
+                tool: event.tool,
+                job: &spec.name,
+                job_type,
+                emails: spec.emails.as_str(),
+                replica: event.replica,
+                outcome: event.end.map(|end| end.outcome),
+                exit_code: event.end.and_then(|end| end.exit_code),
+                signal: event.end.and_then(|end| end.signal),
+                message: event.end.and_then(|end| end.message),
+                at: event
+                    .end
+                    .map_or_else(time::OffsetDateTime::now_utc, |end| end.at),
+            };
+            if let Err(err) = self.0.record(&job_event).await {
+                tracing::error!(tool = %event.tool, job = %spec.name, error = %format!("{:#}", anyhow::Error::from(err)), "recording a job e-mail event failed");
+            }
         })
     }
 }
