@@ -84,6 +84,26 @@ pub trait EnvSource: Send + Sync {
     >;
 }
 
+/// A run started or ended, as [`RunObserver`]s hear of it.
+#[derive(Debug, Clone)]
+pub struct RunEvent<'a> {
+    pub tool: &'a str,
+    /// The job's definition when the event happened.
+    pub spec: &'a JobSpec,
+    pub replica: u32,
+    /// `None`: the run started; `Some`: how it ended.
+    pub end: Option<&'a RunEnd<'a>>,
+}
+
+/// Told of every run's start and end (the job e-mails listen here); it must not block
+/// for long, since the engine waits for it.
+pub trait RunObserver: Send + Sync {
+    fn run_event<'a>(
+        &'a self,
+        event: RunEvent<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
 /// How the engine runs jobs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -234,6 +254,8 @@ struct Inner {
     runtime: Arc<dyn Runtime>,
     config: EngineConfig,
     env: Option<Arc<dyn EnvSource>>,
+    /// Set once at start ([`JobsEngine::set_run_observer`]).
+    observer: std::sync::OnceLock<Arc<dyn RunObserver>>,
     logs: Arc<Logs>,
     state: Mutex<HashMap<Key, JobState>>,
     /// The scheduled jobs; its pure core decides, the scheduler task acts.
@@ -262,6 +284,7 @@ impl JobsEngine {
                 runtime,
                 config,
                 env,
+                observer: std::sync::OnceLock::new(),
                 logs,
                 state: Mutex::default(),
                 scheduler: Mutex::default(),
@@ -281,6 +304,24 @@ impl JobsEngine {
             .tracker
             .spawn(async move { scheduler.run_scheduler().await });
         engine
+    }
+
+    /// Tells `observer` of every run's start and end from now on; only the first call
+    /// takes effect.
+    pub fn set_run_observer(&self, observer: Arc<dyn RunObserver>) {
+        let _ = self.inner.observer.set(observer);
+    }
+
+    async fn notify(&self, tool: &str, spec: &JobSpec, replica: u32, end: Option<&RunEnd<'_>>) {
+        if let Some(observer) = self.inner.observer.get() {
+            let event = RunEvent {
+                tool,
+                spec,
+                replica,
+                end,
+            };
+            observer.run_event(event).await;
+        }
     }
 
     /// Fires when the platform shuts down (for long-lived streams).
@@ -860,6 +901,7 @@ impl JobsEngine {
                 },
             );
         }
+        self.notify(tool, spec, replica, None).await;
         if let (Some(probe), Some(cancel)) = (probe, probe_cancel) {
             let engine = self.clone();
             let timing = self.inner.config.probes;
@@ -947,6 +989,14 @@ impl JobsEngine {
         };
         if let Err(err) = self.inner.store.end_run(running.run_id, &end).await {
             tracing::error!(error = %err, "recording a stopped run failed");
+        }
+        // A run killed at its timeout ended without success; a stop asked for did not.
+        if outcome == "timeout" {
+            if let Ok(Some(record)) = self.inner.store.get_job(tool, name).await {
+                if let Ok(spec) = parse_spec(&record) {
+                    self.notify(tool, &spec, replica, Some(&end)).await;
+                }
+            }
         }
         self.lock().entry(key(tool, name)).or_default().stopping = false;
     }
@@ -1041,6 +1091,7 @@ impl JobsEngine {
             },
             _ => return,
         };
+        self.notify(&tool, &spec, replica, Some(&end)).await;
         match &spec.kind {
             JobKind::OneOff | JobKind::Scheduled { .. } => {
                 if !status.success() && running.attempt < u32::from(spec.retry) {

@@ -9,6 +9,7 @@
 mod accounts;
 mod certificates;
 mod jobs;
+mod mail;
 mod quotas;
 mod tokens;
 
@@ -21,6 +22,7 @@ use sqlx::{Row, SqlitePool};
 pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::certificates::{CertRecord, CertStatus, NewCert};
 pub use crate::jobs::{JobRecord, RunEnd, RunRecord};
+pub use crate::mail::{MailEvent, OutboxMail};
 pub use crate::tokens::TokenRecord;
 
 /// Errors of the store.

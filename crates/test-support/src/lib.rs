@@ -6,12 +6,14 @@
 //!   with its admin command and commands run as a tool.
 //! - [`clients`]: where the official Python clients are ([`clients::clients_venv`]).
 //! - [`poll`]: [`poll::eventually`], for waiting without fixed sleeps.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) that keeps what it receives ([`smtp::SmtpSink`]).
 
 pub mod clients;
 pub mod daemon;
 pub mod https;
 pub mod poll;
 pub mod skip;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 

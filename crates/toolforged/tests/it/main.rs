@@ -5,6 +5,7 @@ mod envvars;
 mod foundation;
 mod gateway;
 mod jobs;
+mod mail;
 mod official_clients;
 mod quotas;
 mod supervision;
