@@ -457,7 +457,9 @@ pub fn decode_reply<T: DeserializeOwned>(
         }
         None => Messages::default(),
     };
-    let body = serde_json::from_value(value).map_err(|err| invalid(ResponseProblem::Shape(err)))?;
+    // From the text rather than from `value`, whose object sorts its keys: callers that
+    // keep key order (the jobs CLI prints image fields in the server's order) see it.
+    let body = serde_json::from_slice(body).map_err(|err| invalid(ResponseProblem::Shape(err)))?;
     Ok(Reply { body, messages })
 }
 

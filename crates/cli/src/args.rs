@@ -47,8 +47,8 @@ pub struct LowArgs {
 pub enum LowCommand {
     /// Show the API URL, the tool and the credentials found, and the gateway's health.
     Whoami,
-    /// Manage jobs (not available yet in this build).
-    Jobs(Passthrough),
+    /// Manage jobs, as the official `toolforge jobs` does.
+    Jobs(crate::jobs::JobsArgs),
     /// Manage the tool's environment variables, as the official `toolforge envvars` does.
     Envvars(crate::envvars::EnvvarsArgs),
     /// Build container images (not available yet in this build).
@@ -82,6 +82,8 @@ pub struct Args {
 pub enum Command {
     /// `toolforge whoami`.
     Whoami,
+    /// `toolforge jobs …`.
+    Jobs(crate::jobs::JobsCommand),
     /// `toolforge envvars …`.
     Envvars(crate::envvars::EnvvarsCommand),
     /// A command group of a later issue; the name as typed (`jobs`, `envvars`, …).
@@ -126,7 +128,7 @@ impl Args {
         }
         let command = match low.command {
             LowCommand::Whoami => Command::Whoami,
-            LowCommand::Jobs(_) => Command::NotAvailable("jobs"),
+            LowCommand::Jobs(jobs) => Command::Jobs(jobs.command),
             LowCommand::Envvars(envvars) => Command::Envvars(envvars.command),
             LowCommand::Build(_) => Command::NotAvailable("build"),
             LowCommand::Webservice(_) => Command::NotAvailable("webservice"),

@@ -9,12 +9,17 @@
 //! - the info and warnings that came with an HTTP error are shown first (§2.2 rule 3);
 //! - exit 1 for configuration errors and refused requests (4xx), 2 for an unreachable or
 //!   failing service (connection, 502/503, 5xx), 2 for usage errors (clap), 0 when standard
-//!   output was closed early (a broken pipe).
+//!   output was closed early (a broken pipe);
+//! - a command may fail with a [`Failure`] that decides its own message and status;
+//! - `toolforge jobs` labels errors as the official jobs client does ([`ErrorStyle::JOBS`]).
 
 mod args;
 mod environment;
 mod envvars;
+mod jobs;
 mod messages;
+mod pytext;
+mod tabulate;
 mod whoami;
 
 use std::io::Write;
@@ -39,11 +44,16 @@ async fn main() -> ExitCode {
         }
     };
     let env = environment::from_process();
+    let style = match args.command {
+        Command::Jobs(_) => ErrorStyle::JOBS,
+        _ => ErrorStyle::PLAIN,
+    };
     match run(&args, &env).await {
         Ok(code) => code,
         Err(err) => report(
             &err,
             args.debug,
+            style,
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         ),
@@ -58,6 +68,7 @@ async fn run(args: &Args, env: &api_client::env::Environment) -> anyhow::Result<
             whoami::whoami(env, &args.overrides, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Jobs(command) => jobs::jobs(command, env, &args.overrides).await,
         Command::Envvars(command) => {
             envvars::envvars(command, env, &args.overrides, args.debug).await
         }
@@ -68,10 +79,91 @@ async fn run(args: &Args, env: &api_client::env::Environment) -> anyhow::Result<
     }
 }
 
+/// A failure whose message and exit status the command decides.
+#[derive(Debug)]
+pub enum Failure {
+    /// The user's mistake, found before asking the API: the message, exit 1.
+    User(String),
+    /// Something the command cannot handle: the message and the report line, exit 2.
+    Internal {
+        /// What the official client says (e.g. `ToolforgeError: Failed to format job table`).
+        message: String,
+        /// Why, shown with `--debug`.
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl Failure {
+    /// An internal failure saying `message`, caused by `cause`.
+    pub fn internal(
+        message: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Failure {
+        Failure::Internal {
+            message: message.to_owned(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// An internal failure saying `message`.
+    pub fn internal_message(message: &str) -> Failure {
+        Failure::Internal {
+            message: message.to_owned(),
+            cause: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::User(message) | Failure::Internal { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Internal {
+                cause: Some(cause), ..
+            } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// How errors are labelled on standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorStyle {
+    /// `ERROR`, or the jobs client's coloured level name.
+    pub label: &'static str,
+    /// Before the message of a failing or unreachable service (`TjfCliError: `).
+    pub service_prefix: &'static str,
+    /// Whether an API error is followed by its causes without `--debug`.
+    pub show_causes: bool,
+}
+
+impl ErrorStyle {
+    /// `ERROR: <message and causes>`.
+    pub const PLAIN: ErrorStyle = ErrorStyle {
+        label: "ERROR",
+        service_prefix: "",
+        show_causes: true,
+    };
+    /// As the official jobs client's logging prints errors (api-contract.md §2.3).
+    pub const JOBS: ErrorStyle = ErrorStyle {
+        label: jobs::ERROR,
+        service_prefix: "TjfCliError: ",
+        show_causes: false,
+    };
+}
+
 /// Prints `err` as the official clients print errors and returns the exit status.
 fn report(
     err: &anyhow::Error,
     debug: bool,
+    style: ErrorStyle,
     stdout: &mut impl Write,
     stderr: &mut impl Write,
 ) -> ExitCode {
@@ -83,26 +175,56 @@ fn report(
     if broken_pipe {
         return ExitCode::SUCCESS;
     }
+    let label = style.label;
+    let failure = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Failure>());
     let api_error = err
         .chain()
         .find_map(|cause| cause.downcast_ref::<api_client::Error>());
+    let (message, report_line, status) = match (failure, api_error) {
+        (Some(failure), _) => {
+            let message = if debug {
+                format!("{err:#}")
+            } else {
+                failure.to_string()
+            };
+            match failure {
+                Failure::User(_) => (message, false, 1),
+                Failure::Internal { .. } => (message, true, 2),
+            }
+        }
+        (None, Some(api_error)) => {
+            let kind = api_error.kind();
+            let service = matches!(kind, ErrorKind::Server | ErrorKind::Unavailable);
+            let message = match (debug, style.show_causes) {
+                (true, _) => format!("{err:#}"),
+                (false, true) => chain(api_error),
+                (false, false) => api_error.to_string(),
+            };
+            let prefix = if service { style.service_prefix } else { "" };
+            (
+                format!("{prefix}{message}"),
+                service,
+                exit_status(Some(kind)),
+            )
+        }
+        (None, None) => (format!("{err:#}"), false, exit_status(None)),
+    };
     // Nothing more can be done if the terminal is gone: the exit status still tells.
     let _ = (|| -> std::io::Result<()> {
+        stdout.flush()?;
         if let Some(messages) = api_error.and_then(api_client::Error::context_messages) {
             messages::show(&messages.info, &messages.warning, stdout, stderr)?;
+            stdout.flush()?;
         }
-        match (api_error, debug) {
-            (Some(api_error), false) => writeln!(stderr, "ERROR: {}", chain(api_error))?,
-            _ => writeln!(stderr, "ERROR: {err:#}")?,
-        }
-        if let Some(api_error) = api_error
-            && matches!(api_error.kind(), ErrorKind::Server | ErrorKind::Unavailable)
-        {
-            writeln!(stderr, "ERROR: {REPORT_LINE}")?;
+        writeln!(stderr, "{label}: {message}")?;
+        if report_line {
+            writeln!(stderr, "{label}: {REPORT_LINE}")?;
         }
         Ok(())
     })();
-    ExitCode::from(exit_status(api_error.map(api_client::Error::kind)))
+    ExitCode::from(status)
 }
 
 /// 1 for configuration errors, refused requests and other errors; 2 when the service is

@@ -46,10 +46,6 @@ fn global_flags_are_accepted_before_and_after_the_sub_command() {
 #[test]
 fn the_command_groups_of_later_issues_take_any_arguments_and_are_not_available() {
     let cases = [
-        (
-            &["toolforge", "jobs", "run", "x", "--command", "ls -l"][..],
-            "jobs",
-        ),
         (&["toolforge", "build", "start", "https://g"][..], "build"),
         (
             &["toolforge", "webservice", "--backend=kubernetes", "start"][..],
@@ -91,7 +87,13 @@ fn version_is_printed_as_toolforge_and_the_version() {
 fn check_report(err: anyhow::Error, debug: bool, expected: Expect) {
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    let code = report(&err, debug, &mut stdout, &mut stderr);
+    let code = report(
+        &err,
+        debug,
+        crate::ErrorStyle::PLAIN,
+        &mut stdout,
+        &mut stderr,
+    );
     expected.assert_eq(&format!(
         "exit: {code:?}\nstdout:\n{}stderr:\n{}",
         String::from_utf8_lossy(&stdout),

@@ -4,6 +4,7 @@
 //! `cargo xtask test`, which builds every binary).
 
 mod envvars;
+mod jobs;
 mod whoami;
 
 use std::path::Path;
