@@ -297,6 +297,25 @@ impl Daemon {
         self.admin_json(&["tool", "create", name, "--maintainer", maintainer])
     }
 
+    /// One keep-alive HTTPS connection to the API gateway presenting `tool`'s client
+    /// certificate, verifying the gateway against this daemon's CA.
+    pub fn tool_connection(&self, tool: &str) -> crate::https::HttpsConnection {
+        let read = |path: PathBuf| {
+            std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        };
+        let home = self.tool_home(tool);
+        let cert = read(home.join(".toolskube/client.crt"));
+        let key = read(home.join(".toolskube/client.key"));
+        let ca = read(self.ca_cert_path());
+        crate::https::HttpsConnection::connect(
+            self.addresses().api,
+            "localhost",
+            &ca,
+            Some((&cert, &key)),
+        )
+        .unwrap_or_else(|err| panic!("connecting to the gateway as {tool}: {err}"))
+    }
+
     /// A command running `program` as `tool` would, from its home, with only `PATH`, `HOME`,
     /// `KUBECONFIG`, `LANG` and `REQUESTS_CA_BUNDLE` (this daemon's CA) in its environment.
     pub fn tool_command(&self, tool: &str, program: impl AsRef<OsStr>) -> Command {

@@ -6,7 +6,6 @@ use std::process::Output;
 use std::time::Duration;
 
 use test_support::daemon::Daemon;
-use test_support::https::HttpsConnection;
 use test_support::poll::eventually;
 use test_support::skip::prerequisite_missing;
 
@@ -399,19 +398,7 @@ fn bad_input_gets_the_contracts_status_and_text_and_changes_nothing() {
     assert!(show.contains("sleep 600"), "{show}");
 
     // The API refuses what the client would let through, with 400 and the rule.
-    let ca = read(&daemon.ca_cert_path());
-    let home = daemon.tool_home("mytool");
-    let (cert, key) = (
-        read(&home.join(".toolskube/client.crt")),
-        read(&home.join(".toolskube/client.key")),
-    );
-    let mut conn = HttpsConnection::connect(
-        daemon.addresses().api,
-        "localhost",
-        &ca,
-        Some((&cert, &key)),
-    )
-    .unwrap();
+    let mut conn = daemon.tool_connection("mytool");
     for (body, expected) in [
         (
             r#"{"name": "a", "imagename": "bookworm", "cmd": "x", "retry": 9}"#,
@@ -471,19 +458,7 @@ fn a_tool_cannot_list_show_change_restart_or_delete_another_tools_jobs() {
         return;
     };
     ok(out);
-    let ca = read(&daemon.ca_cert_path());
-    let home = daemon.tool_home("mytool");
-    let (cert, key) = (
-        read(&home.join(".toolskube/client.crt")),
-        read(&home.join(".toolskube/client.key")),
-    );
-    let mut conn = HttpsConnection::connect(
-        daemon.addresses().api,
-        "localhost",
-        &ca,
-        Some((&cert, &key)),
-    )
-    .unwrap();
+    let mut conn = daemon.tool_connection("mytool");
     for (method, path) in [
         ("GET", "/jobs/v1/tool/other/jobs/"),
         ("GET", "/jobs/v1/tool/other/jobs/secret"),
