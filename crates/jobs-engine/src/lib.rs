@@ -991,12 +991,11 @@ impl JobsEngine {
             tracing::error!(error = %err, "recording a stopped run failed");
         }
         // A run killed at its timeout ended without success; a stop asked for did not.
-        if outcome == "timeout" {
-            if let Ok(Some(record)) = self.inner.store.get_job(tool, name).await {
-                if let Ok(spec) = parse_spec(&record) {
-                    self.notify(tool, &spec, replica, Some(&end)).await;
-                }
-            }
+        if outcome == "timeout"
+            && let Ok(Some(record)) = self.inner.store.get_job(tool, name).await
+            && let Ok(spec) = parse_spec(&record)
+        {
+            self.notify(tool, &spec, replica, Some(&end)).await;
         }
         self.lock().entry(key(tool, name)).or_default().stopping = false;
     }
