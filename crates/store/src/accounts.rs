@@ -135,7 +135,7 @@ impl Store {
 
     /// Creates a user; refuses a name already taken by a user or a tool.
     pub async fn create_user(&self, new: NewUser<'_>) -> Result<User> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         claim_name(&mut tx, new.name, PrincipalKind::User).await?;
         sqlx::query(
             "INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -196,7 +196,7 @@ impl Store {
 
     /// Creates a tool with its first maintainer, allocating a never-used uid.
     pub async fn create_tool(&self, new: NewTool<'_>) -> Result<Tool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let maintainer_known = sqlx::query("SELECT 1 FROM names WHERE name = ?")
             .bind(new.maintainer)
             .fetch_optional(&mut *tx)
@@ -279,7 +279,7 @@ impl Store {
     /// Deletes a tool, its maintainer rows, its memberships in other tools and its
     /// certificates' validity; frees the name but never the uid.
     pub async fn delete_tool(&self, name: &str) -> Result<Tool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT name, uid, title, description, status, created_at FROM tools WHERE name = ?",
         )
@@ -366,7 +366,7 @@ impl Store {
 
     /// Removes a maintainer from a tool; refuses to remove the last one.
     pub async fn remove_maintainer(&self, tool: &str, member: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let members: Vec<String> = sqlx::query("SELECT member FROM maintainers WHERE tool = ?")
             .bind(tool)
             .fetch_all(&mut *tx)

@@ -77,7 +77,7 @@ impl Store {
     /// Records a new active certificate for its subject and marks the subject's
     /// earlier active certificates `superseded` (renewal) or `revoked` (regeneration).
     pub async fn record_certificate(&self, new: NewCert<'_>, previous: CertStatus) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE certificates SET status = ? WHERE subject = ? AND kind = ? AND status = 'active'",
         )

@@ -60,7 +60,7 @@ impl Store {
         spec: &str,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existed = sqlx::query("SELECT 1 FROM jobs WHERE tool = ? AND name = ?")
             .bind(tool)
             .bind(name)

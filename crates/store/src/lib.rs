@@ -73,6 +73,15 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Starts a transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
+    ///
+    /// A deferred transaction that reads and then writes cannot wait for the write lock
+    /// (SQLite answers "database is locked" at once, whatever the busy timeout), so every
+    /// transaction that writes starts here and waits its turn instead.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// The underlying pool, for services that keep their own tables here.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

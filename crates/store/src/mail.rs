@@ -90,7 +90,7 @@ impl Store {
 
     /// Deletes events nobody can be mailed about (a tool without maintainers' addresses).
     pub async fn drop_mail_events(&self, ids: &[i64]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for id in ids {
             sqlx::query("DELETE FROM mail_events WHERE id = ? AND mail_id IS NULL")
                 .bind(id)
@@ -112,7 +112,7 @@ impl Store {
         event_ids: &[i64],
         now: OffsetDateTime,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO mail_outbox (tool, recipients, subject, body, created_at, next_attempt_at)
              VALUES (?, ?, ?, ?, ?, ?)",

@@ -33,7 +33,7 @@ impl Store {
         values: &[(&str, &str)],
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_tool(&mut tx, tool).await?;
         for (key, value) in values {
             sqlx::query(
@@ -54,7 +54,7 @@ impl Store {
     /// Removes the overrides of `keys` from `tool`, so they have their defaults again;
     /// returns the keys that had one. [`Error::NotFound`] when there is no such tool.
     pub async fn reset_quota_overrides(&self, tool: &str, keys: &[&str]) -> Result<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_tool(&mut tx, tool).await?;
         let mut removed = Vec::new();
         for key in keys {
