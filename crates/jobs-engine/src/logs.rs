@@ -6,8 +6,10 @@
 //! Invariants:
 //! - A job never blocks on its output: lines are read as they come; past the tool's rate
 //!   (a token bucket, [`LogsConfig::lines_per_second`] with a burst) lines are counted
-//!   and dropped without being formatted or written, and one `platform` line later says
-//!   how many were dropped.
+//!   and dropped without being formatted or written, until the bucket holds a second's
+//!   worth of lines again; then one `platform` line says how many were dropped (also
+//!   when the job's output ends). A sustained flood thus yields a marker and a burst
+//!   of lines about once a second.
 //! - Every stored record is one JSON object on one line, serialized by us: a job's
 //!   output only ever lands in the `message` string of a record with its own job,
 //!   replica and stream (`stdout`/`stderr`), so it cannot forge another record.
@@ -116,6 +118,9 @@ struct ToolState {
     last_seq: u64,
     tokens: f64,
     refilled: Instant,
+    /// Over the rate: lines are dropped until the bucket holds a second's worth again,
+    /// so a flood yields one marker per second at most, not one per refilled token.
+    dropping: bool,
     /// Bytes in the tool's directory, measured on first use.
     bytes: Option<u64>,
     jobs: HashMap<String, JobState>,
@@ -136,6 +141,7 @@ impl ToolState {
             last_seq: now_nanos(),
             tokens: f64::from(config.burst.max(1)),
             refilled: Instant::now(),
+            dropping: false,
             bytes: None,
             jobs: HashMap::new(),
         }
@@ -147,10 +153,16 @@ impl ToolState {
         self.refilled = now;
         let capacity = f64::from(config.burst.max(1));
         self.tokens = (self.tokens + elapsed * f64::from(config.lines_per_second)).min(capacity);
+        let recovered = f64::from(config.lines_per_second.max(1)).min(capacity);
+        if self.dropping && self.tokens < recovered {
+            return false;
+        }
+        self.dropping = false;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {
+            self.dropping = true;
             false
         }
     }

@@ -97,6 +97,43 @@ async fn past_the_rate_lines_are_dropped_and_one_marker_says_how_many() {
 }
 
 #[tokio::test]
+async fn a_flood_gets_one_marker_per_recovery_not_one_per_refilled_token() {
+    let (_dir, logs) = store();
+    logs.configure(LogsConfig {
+        lines_per_second: 100,
+        burst: 100,
+        ..LogsConfig::default()
+    });
+    let flood = "x\n".repeat(5000);
+    print(&logs, "loud", "stdout", flood.as_bytes()).await;
+    let lines = logs.tail("t", "loud", None);
+    let n_markers = lines
+        .iter()
+        .filter(|line| line.stream == PLATFORM_STREAM)
+        .count();
+    let n_kept = lines.len() - n_markers;
+    // The burst, then per recovery (a second) a marker and up to a second's worth.
+    assert!(n_kept >= 100, "{n_kept}");
+    assert!(
+        n_markers <= 1 + n_kept / 100,
+        "{n_markers} markers, {n_kept} lines"
+    );
+    let dropped: usize = lines
+        .iter()
+        .filter(|line| line.stream == PLATFORM_STREAM)
+        .map(|line| {
+            line.message
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(dropped + n_kept, 5000);
+}
+
+#[tokio::test]
 async fn a_tool_never_keeps_more_than_its_retention_size_and_drops_the_oldest_first() {
     let (dir, logs) = store();
     let config = LogsConfig {
