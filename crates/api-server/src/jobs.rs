@@ -34,8 +34,11 @@ pub struct JobsService {
     /// The images jobs may name.
     pub images: Arc<ImageCatalog>,
     /// Turns a schedule into its `schedule_actual` (tool, job) or the parse error.
-    pub schedule_actual: Box<dyn Fn(&str, &str, &str) -> Result<String, String> + Send + Sync>,
+    pub schedule_actual: Box<ScheduleActual>,
 }
+
+/// `(schedule, tool, job) -> schedule_actual`, or the parse error's message.
+pub type ScheduleActual = dyn Fn(&str, &str, &str) -> Result<String, String> + Send + Sync;
 
 /// The jobs API's routes, to mount with [`crate::tool_scoped_service`]`("jobs", …)`.
 pub fn routes(service: Arc<JobsService>) -> OpenApiRouter<AppState> {
@@ -84,6 +87,10 @@ fn anyhow_like(err: &dyn std::error::Error) -> String {
 }
 
 /// Parses the JSON body with a 400 that says what is wrong (not axum's 422).
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the answer itself, built once per refused request"
+)]
 fn parse_body(body: &Bytes) -> Result<JobRequestBody, Response> {
     serde_json::from_slice(body).map_err(|err| {
         error_response(

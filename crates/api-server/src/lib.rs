@@ -273,13 +273,13 @@ pub async fn require_tool_access(
         identity,
         token_scope,
     } = authenticated;
-    if let Some(scope) = &token_scope {
-        if !accounts::tokens::scope_covers(scope, service) {
-            return error_response(
-                StatusCode::FORBIDDEN,
-                format!("this token's scope ({scope}) does not cover the {service} service"),
-            );
-        }
+    if let Some(scope) = &token_scope
+        && !accounts::tokens::scope_covers(scope, service)
+    {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            format!("this token's scope ({scope}) does not cover the {service} service"),
+        );
     }
     match decide(&state, &identity, &tool).await {
         Ok(Ok(())) => {}

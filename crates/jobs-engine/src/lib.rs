@@ -76,13 +76,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait EnvSource: Send + Sync {
     /// The tool's variables, decrypted; `Err` says why they cannot be had, and the job
     /// does not start without them.
-    fn env_for<'a>(
-        &'a self,
-        tool: &'a str,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<(String, String)>, String>> + Send + 'a>,
-    >;
+    fn env_for<'a>(&'a self, tool: &'a str) -> EnvFuture<'a>;
 }
+
+/// What [`EnvSource::env_for`] returns: the variables, or why they cannot be had.
+pub type EnvFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<(String, String)>, String>> + Send + 'a>,
+>;
 
 /// A run started or ended, as [`RunObserver`]s hear of it.
 #[derive(Debug, Clone)]
@@ -1163,26 +1163,24 @@ impl JobsEngine {
                 definitions.get(&job_key),
                 Some(JobSpec { kind: JobKind::Continuous { replicas, .. }, .. }) if id.replica() < *replicas
             );
-            if keep {
-                if let (Ok(_), Some(run)) = (self.inner.runtime.adopt(&id).await, run) {
-                    adopted.insert((job_key.clone(), id.replica()), run.id);
-                    let spec = &definitions[&job_key];
-                    let mut state = self.lock();
-                    state.entry(job_key).or_default().running.insert(
-                        id.replica(),
-                        Running {
-                            run_id: run.id,
-                            started: run.started_at,
-                            attempt: 0,
-                            memory_bytes: spec.memory_bytes(),
-                            cpu_millis: spec.cpu_millis(),
-                            counts_as_job: false,
-                            probe_cancel: None,
-                        },
-                    );
-                    tracing::info!(workload = %id, "adopted a replica of a continuous job");
-                    continue;
-                }
+            if keep && let (Ok(_), Some(run)) = (self.inner.runtime.adopt(&id).await, run) {
+                adopted.insert((job_key.clone(), id.replica()), run.id);
+                let spec = &definitions[&job_key];
+                let mut state = self.lock();
+                state.entry(job_key).or_default().running.insert(
+                    id.replica(),
+                    Running {
+                        run_id: run.id,
+                        started: run.started_at,
+                        attempt: 0,
+                        memory_bytes: spec.memory_bytes(),
+                        cpu_millis: spec.cpu_millis(),
+                        counts_as_job: false,
+                        probe_cancel: None,
+                    },
+                );
+                tracing::info!(workload = %id, "adopted a replica of a continuous job");
+                continue;
             }
             tracing::info!(workload = %id, "stopping a workload of the previous daemon");
             if let Err(err) = self

@@ -159,16 +159,17 @@ impl Config {
             );
         }
         let public_api_url = args.public_api_url.or(file.public_api_url);
-        if let Some(url) = &public_api_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                bail!("invalid --public-api-url '{url}': it must start with https:// or http://");
-            }
+        if let Some(url) = &public_api_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("invalid --public-api-url '{url}': it must start with https:// or http://");
         }
         let smtp_url = args.smtp_url.or(file.smtp_url);
-        if let Some(url) = &smtp_url {
-            if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
-                bail!("invalid --smtp-url '{url}': it must start with smtp:// or smtps://");
-            }
+        if let Some(url) = &smtp_url
+            && !url.starts_with("smtp://")
+            && !url.starts_with("smtps://")
+        {
+            bail!("invalid --smtp-url '{url}': it must start with smtp:// or smtps://");
         }
         let duration = |value: Option<String>,
                         name: &str,

@@ -185,10 +185,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cancel.clone(),
         tracker.clone(),
     );
-    // Captured job output: rate limit and retention from the config, swept by one task.
-    let logs = engine.logs().clone();
-    logs.configure(config.logs);
-    tracker.spawn(jobs_engine::logs::sweep(logs.clone(), cancel.clone()));
     if let Some(smtp_url) = &config.smtp_url {
         let mailer = mail::Mailer::new(
             store.clone(),
@@ -202,6 +198,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mailer.start(&tracker, cancel.clone());
         engine.set_run_observer(Arc::new(MailObserver(mailer)));
     }
+    // Captured job output: rate limit and retention from the config, swept by one task.
+    let logs = engine.logs().clone();
+    logs.configure(config.logs);
+    tracker.spawn(jobs_engine::logs::sweep(logs.clone(), cancel.clone()));
     if let Err(err) = engine.recover().await {
         tracing::error!(error = %format!("{err:#}"), "recovering jobs after the restart failed");
     }
@@ -296,12 +296,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 struct SecretsEnv(Arc<secrets::Secrets>);
 
 impl jobs_engine::EnvSource for SecretsEnv {
-    fn env_for<'a>(
-        &'a self,
-        tool: &'a str,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<(String, String)>, String>> + Send + 'a>,
-    > {
+    fn env_for<'a>(&'a self, tool: &'a str) -> jobs_engine::EnvFuture<'a> {
         Box::pin(async move {
             self.0
                 .job_environment(tool)

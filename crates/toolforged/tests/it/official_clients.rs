@@ -33,7 +33,8 @@ fn official_clients_print_the_gateways_envelope_messages_and_the_401_reason() {
     let daemon = daemon_with_tool();
     // Services not built yet answer in the envelope (jobs and envvars are built: see
     // jobs.rs and envvars.rs for their official-client tests).
-    for (program, service) in [("toolforge-build", "builds")] {
+    {
+        let (program, service) = ("toolforge-build", "builds");
         let Some(out) = list(&daemon, "mytool", program) else {
             return;
         };
