@@ -296,8 +296,12 @@ async fn get_job(
 }
 
 fn show(mut job: Dict, out: &mut Output<impl Write, impl Write>) -> anyhow::Result<()> {
-    display::prepare_for_output(&mut job, HEADERS_LONG, false)
-        .map_err(|err| Failure::internal("ToolforgeError: Failed to format job display", err))?;
+    display::prepare_for_output(&mut job, HEADERS_LONG, false).map_err(|err| {
+        Failure::internal(
+            "An internal error occurred while executing this command.",
+            err,
+        )
+    })?;
     out.println(&display::show_table(&job))?;
     Ok(())
 }

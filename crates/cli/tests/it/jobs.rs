@@ -68,6 +68,20 @@ fn ok(ran: Ran) -> String {
     ran.stdout
 }
 
+/// The text of the `Hints:` row of a `show` table, its lines joined with spaces.
+fn hints(table: &str) -> String {
+    let mut lines = Vec::new();
+    let mut in_hints = false;
+    for line in table.lines() {
+        in_hints = line.starts_with("| Hints:") || (in_hints && line.starts_with("|     "));
+        if in_hints {
+            let cell = line.split('|').nth(2).unwrap_or_default().trim();
+            lines.push(cell.to_owned());
+        }
+    }
+    lines.join(" ")
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
@@ -163,7 +177,11 @@ fn wait_exits_1_with_the_table_when_the_job_fails_and_2_when_it_times_out() {
         ran.stdout
     );
     // Our server's status notes the exit code in the hints.
-    assert!(ran.stdout.contains("Notes: exitcode 1."), "{}", ran.stdout);
+    assert!(
+        hints(&ran.stdout).ends_with(" Notes: exitcode 1."),
+        "{}",
+        ran.stdout
+    );
 
     let ran = ours(
         &daemon,
