@@ -214,3 +214,89 @@ fn a_broken_pipe_exits_0_silently() {
         "#]],
     );
 }
+
+/// As [`check_report`], in the jobs client's style.
+#[track_caller]
+fn check_jobs_report(err: anyhow::Error, expected: Expect) {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let code = report(
+        &err,
+        false,
+        crate::ErrorStyle::JOBS,
+        &mut stdout,
+        &mut stderr,
+    );
+    expected.assert_eq(&format!(
+        "exit: {code:?}\nstdout:\n{}stderr:\n{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr).replace('\x1b', "<ESC>")
+    ));
+}
+
+#[test]
+fn jobs_errors_are_labelled_as_the_official_jobs_client_labels_them() {
+    check_jobs_report(
+        user_error(),
+        expect![[r#"
+            exit: ExitCode(unix_exit_status(1))
+            stdout:
+            try `toolforge jobs list`
+            stderr:
+            Warning: beta
+            <ESC>[1;31mERROR<ESC>[1;0m: Job 'x' does not exist
+        "#]],
+    );
+    let down = Error::ServiceDown {
+        service: "jobs",
+        url: "https://h/jobs/v1/tool/t/jobs/".to_owned(),
+        status: None,
+        source: None,
+    };
+    check_jobs_report(
+        anyhow::Error::new(down),
+        expect![[r#"
+            exit: ExitCode(unix_exit_status(2))
+            stdout:
+            stderr:
+            <ESC>[1;31mERROR<ESC>[1;0m: TjfCliError: The jobs service seems to be down – please retry in a few minutes.
+            <ESC>[1;31mERROR<ESC>[1;0m: Please report this issue to the Toolforge admins if it persists: https://w.wiki/6Zuu
+        "#]],
+    );
+    check_jobs_report(
+        anyhow::Error::new(crate::Failure::User(
+            "--port is only valid for continuous jobs".to_owned(),
+        )),
+        expect![[r#"
+            exit: ExitCode(unix_exit_status(1))
+            stdout:
+            stderr:
+            <ESC>[1;31mERROR<ESC>[1;0m: --port is only valid for continuous jobs
+        "#]],
+    );
+    check_jobs_report(
+        anyhow::Error::new(crate::Failure::internal_message(
+            "ToolforgeError: Failed to format job table",
+        )),
+        expect![[r#"
+            exit: ExitCode(unix_exit_status(2))
+            stdout:
+            stderr:
+            <ESC>[1;31mERROR<ESC>[1;0m: ToolforgeError: Failed to format job table
+            <ESC>[1;31mERROR<ESC>[1;0m: Please report this issue to the Toolforge admins if it persists: https://w.wiki/6Zuu
+        "#]],
+    );
+}
+
+#[test]
+fn jobs_sub_commands_parse_into_the_jobs_command() {
+    let args = parse(&["toolforge", "jobs", "list", "-l"]).unwrap();
+    assert_eq!(
+        args.command,
+        Command::Jobs(crate::jobs::JobsCommand::List {
+            output: crate::jobs::ListOutput::Normal,
+            long: true,
+        })
+    );
+    assert!(LowArgs::try_parse_from(["toolforge", "jobs"]).is_err());
+}
