@@ -1092,11 +1092,26 @@ impl JobsEngine {
         };
         self.notify(&tool, &spec, replica, Some(&end)).await;
         match &spec.kind {
-            JobKind::OneOff | JobKind::Scheduled { .. } => {
+            JobKind::OneOff => {
                 if !status.success() && running.attempt < u32::from(spec.retry) {
                     self.start_replica(&tool, &spec, replica, running.attempt + 1, "retry")
                         .await;
                 }
+            }
+            // The scheduler decides retries of scheduled runs, and needs to know the run
+            // ended before the next firing may start.
+            JobKind::Scheduled { .. } => {
+                let outcome = match status {
+                    ExitStatus::Code(0) => RunOutcome::Succeeded,
+                    ExitStatus::Signal(_) => RunOutcome::Killed,
+                    _ => RunOutcome::Failed,
+                };
+                let _ = self.scheduler().run_finished(
+                    &job_key(&tool, &name),
+                    outcome,
+                    OffsetDateTime::now_utc(),
+                );
+                self.inner.wake.notify_one();
             }
             JobKind::Continuous { .. } => {
                 let ran_for = OffsetDateTime::now_utc() - running.started;

@@ -366,3 +366,37 @@ fn a_cron_run_due_while_the_daemon_was_down_fires_once_after_the_restart() {
     assert_eq!(new_runs.len(), 1, "{after:?}");
     assert_eq!(read(&fired).lines().count(), 1);
 }
+
+#[test]
+fn r6_a_cron_job_fires_at_every_minute_not_only_the_first() {
+    const TEST: &str = "r6_a_cron_job_fires_at_every_minute_not_only_the_first";
+    let daemon = crate::daemon_with_tool();
+    let Some(out) = jobs(
+        &daemon,
+        "mytool",
+        TEST,
+        &[
+            "run",
+            "minutely",
+            "--command",
+            "date +%s >> fired",
+            "--image",
+            "bookworm",
+            "--schedule",
+            "* * * * *",
+        ],
+    ) else {
+        return;
+    };
+    ok(out);
+    // Each run must be reported to the scheduler when it ends; otherwise every firing
+    // after the first is skipped as overlapping a run that is long over.
+    let fired = daemon.tool_home("mytool").join("fired");
+    let count = || {
+        std::fs::read_to_string(&fired)
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    let twice = eventually(Duration::from_secs(150), || (count() >= 2).then_some(()));
+    assert!(twice.is_some(), "fired {} time(s) in 150 s", count());
+}
