@@ -41,7 +41,9 @@ fn serve_main(args: config::ServeArgs) -> i32 {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_files_limit();
     let config = match config::Config::load(args) {
         Ok(config) => config,
         Err(err) => {
@@ -65,5 +67,17 @@ fn serve_main(args: config::ServeArgs) -> i32 {
             eprintln!("error: {err:#}");
             1
         }
+    }
+}
+
+/// Every running job holds a few descriptors of the daemon (its pipes, its cgroup), so
+/// the daemon takes all the open files its hard limit allows instead of a shell's 1024.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        eprintln!("warning: could not raise the open files limit from {soft} to {hard}: {err}");
     }
 }
