@@ -170,7 +170,7 @@ fn after_a_sigkill_continuous_jobs_are_adopted_and_runs_in_flight_are_recorded_a
             "run",
             "cron",
             "--command",
-            "true",
+            "echo $$ > cron.pid; exec sleep 600",
             "--image",
             "bookworm",
             "--schedule",
@@ -178,8 +178,13 @@ fn after_a_sigkill_continuous_jobs_are_adopted_and_runs_in_flight_are_recorded_a
         ],
     )
     .unwrap());
+    // A scheduled run in flight when the daemon dies.
+    ok(jobs(&daemon, "mytool", TEST, &["restart", "cron"]).unwrap());
     let pids = daemon.tool_home("mytool").join("keeper.pids");
     eventually(Duration::from_secs(20), || pids.exists().then_some(())).expect("keeper started");
+    let cron_pid = daemon.tool_home("mytool").join("cron.pid");
+    eventually(Duration::from_secs(20), || cron_pid.exists().then_some(()))
+        .expect("the scheduled run started");
 
     daemon.kill9();
     daemon.restart();
@@ -200,6 +205,9 @@ fn after_a_sigkill_continuous_jobs_are_adopted_and_runs_in_flight_are_recorded_a
     let long = runs(&daemon, "long");
     assert_eq!(long.len(), 1);
     assert_eq!(long[0].outcome.as_deref(), Some("interrupted"));
+    let cron = runs(&daemon, "cron");
+    assert_eq!(cron.len(), 1, "{cron:?}");
+    assert_eq!(cron[0].outcome.as_deref(), Some("interrupted"), "{cron:?}");
     let names = ok(jobs(&daemon, "mytool", TEST, &["list", "-o", "name"]).unwrap());
     assert_eq!(
         names, "cron\nkeeper\nlong\n",
