@@ -5,6 +5,7 @@ mod envvars;
 mod foundation;
 mod gateway;
 mod jobs;
+mod logs;
 mod mail;
 mod official_clients;
 mod quotas;
