@@ -149,6 +149,7 @@ async fn resolve(service: &JobsService, tool: &str, body: &Bytes) -> Result<JobS
         }),
         mount: body.mount,
         timeout: body.timeout,
+        publish: None,
     };
     let ctx = ValidationContext {
         tool,
@@ -186,6 +187,7 @@ fn defined_job(service: &JobsService, view: &JobView, include_status: bool) -> D
                 replicas,
                 port,
                 health_check,
+                ..
             } => (
                 None,
                 None,

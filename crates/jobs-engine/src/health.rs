@@ -126,11 +126,13 @@ impl Probe {
     }
 }
 
-/// Probes until the replica is unhealthy (returns the reason) or `cancel` fires (`None`).
+/// Probes until the replica is unhealthy (returns the reason) or `cancel` fires (`None`);
+/// `on_ready` is called once, when the first probe passes.
 pub async fn watch(
     probe: Probe,
     timing: ProbeTiming,
     cancel: tokio_util::sync::CancellationToken,
+    on_ready: impl FnOnce() + Send,
 ) -> Option<String> {
     let mut failures = 0;
     // Startup: until the first success.
@@ -140,7 +142,10 @@ pub async fn watch(
             () = tokio::time::sleep(timing.startup_period) => {}
         }
         match probe.check(timing.timeout).await {
-            Ok(()) => break,
+            Ok(()) => {
+                on_ready();
+                break;
+            }
             Err(reason) => {
                 failures += 1;
                 if failures >= timing.startup_failures {
@@ -227,9 +232,14 @@ mod tests {
         let probe = Probe::Tcp {
             endpoint: "127.0.0.1:1".parse().unwrap(),
         };
-        let reason = watch(probe, timing, tokio_util::sync::CancellationToken::new())
-            .await
-            .unwrap();
+        let reason = watch(
+            probe,
+            timing,
+            tokio_util::sync::CancellationToken::new(),
+            || panic!("a probe that never passes made the replica ready"),
+        )
+        .await
+        .unwrap();
         assert!(
             reason.starts_with("startup probe failed 3 times"),
             "{reason}"

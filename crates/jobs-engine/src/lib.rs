@@ -23,6 +23,7 @@ pub mod quota;
 pub mod status;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -231,6 +232,11 @@ struct Running {
     counts_as_job: bool,
     /// Stops the replica's health checks when it ends or is stopped.
     probe_cancel: Option<CancellationToken>,
+    /// Where its port is reachable from the host.
+    endpoint: Option<SocketAddr>,
+    /// Whether it takes requests for the tool's web address: set once its port accepts
+    /// connections (or its health check first passes), cleared when it is drained.
+    serving: bool,
 }
 
 impl Running {
@@ -258,6 +264,8 @@ struct Inner {
     observer: std::sync::OnceLock<Arc<dyn RunObserver>>,
     logs: Arc<Logs>,
     state: Mutex<HashMap<Key, JobState>>,
+    /// Each tool's published job (tool → job name), as stored.
+    published: Mutex<HashMap<String, String>>,
     /// The scheduled jobs; its pure core decides, the scheduler task acts.
     scheduler: Mutex<Scheduler>,
     /// Wakes the scheduler task when schedules or runs change.
@@ -287,6 +295,7 @@ impl JobsEngine {
                 observer: std::sync::OnceLock::new(),
                 logs,
                 state: Mutex::default(),
+                published: Mutex::default(),
                 scheduler: Mutex::default(),
                 wake: tokio::sync::Notify::new(),
                 cancel,
@@ -337,6 +346,34 @@ impl JobsEngine {
     /// The runtime jobs run on.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.inner.runtime
+    }
+
+    /// Where the tool's web address routes to: the endpoints of the running replicas of
+    /// its published job that take requests (their port accepts connections, or their
+    /// health check passed, and they are not being drained); empty when there are none.
+    /// In memory only, cheap enough to call for every proxied request.
+    pub fn web_upstreams(&self, tool: &str) -> Vec<SocketAddr> {
+        let published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tool)
+            .cloned();
+        let Some(job) = published else {
+            return Vec::new();
+        };
+        let state = self.lock();
+        state
+            .get(&key(tool, &job))
+            .map(|job| {
+                job.running
+                    .values()
+                    .filter(|running| running.serving)
+                    .filter_map(|running| running.endpoint)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The effective quota of a tool: the defaults with the tool's overrides
@@ -414,6 +451,7 @@ impl JobsEngine {
         self.scheduler().remove(&job_key(tool, name));
         self.stop_job(tool, name).await;
         self.inner.store.delete_job(tool, name).await?;
+        self.unset_published(tool, name);
         self.lock().remove(&(tool.to_owned(), name.to_owned()));
         Ok(())
     }
@@ -553,6 +591,7 @@ impl JobsEngine {
             .store
             .put_job(tool, &spec.name, &text, OffsetDateTime::now_utc())
             .await?;
+        self.set_published(tool, &spec);
         {
             let mut state = self.lock();
             let job = state.entry(key(tool, &spec.name)).or_default();
@@ -898,6 +937,9 @@ impl JobsEngine {
                     cpu_millis: spec.cpu_millis(),
                     counts_as_job,
                     probe_cancel: probe_cancel.clone(),
+                    endpoint: handle.endpoint,
+                    // Without a probe nothing tells when it is ready; it has no port either.
+                    serving: probe.is_none(),
                 },
             );
         }
@@ -906,8 +948,13 @@ impl JobsEngine {
             let engine = self.clone();
             let timing = self.inner.config.probes;
             let id = id.clone();
+            let ready = {
+                let engine = self.clone();
+                let (tool, job) = (tool.to_owned(), spec.name.clone());
+                move || engine.mark_serving(&tool, &job, replica, run_id)
+            };
             self.inner.tracker.spawn(async move {
-                if let Some(reason) = health::watch(probe, timing, cancel).await {
+                if let Some(reason) = health::watch(probe, timing, cancel, ready).await {
                     tracing::info!(workload = %id, %reason, "restarting an unhealthy replica");
                     // Stopped as a crash would be: its exit is seen by the supervisor.
                     if let Err(err) = engine.inner.runtime.stop(&id, engine.inner.config.stop_grace).await {
@@ -1178,6 +1225,11 @@ impl JobsEngine {
                 definitions.get(&job_key),
                 Some(JobSpec { kind: JobKind::Continuous { replicas, .. }, .. }) if id.replica() < *replicas
             );
+            // Without root a replica's port is not known after a restart of the daemon:
+            // a published job's replica is started anew so its web address routes to it.
+            let keep = keep
+                && (info.address.is_some()
+                    || !definitions.get(&job_key).is_some_and(JobSpec::is_published));
             if keep && let (Ok(_), Some(run)) = (self.inner.runtime.adopt(&id).await, run) {
                 adopted.insert((job_key.clone(), id.replica()), run.id);
                 let spec = &definitions[&job_key];
@@ -1192,6 +1244,9 @@ impl JobsEngine {
                         cpu_millis: spec.cpu_millis(),
                         counts_as_job: false,
                         probe_cancel: None,
+                        endpoint: info.address.zip(spec_port(spec)).map(SocketAddr::from),
+                        // It served before the daemon restarted.
+                        serving: true,
                     },
                 );
                 tracing::info!(workload = %id, "adopted a replica of a continuous job");
@@ -1220,6 +1275,9 @@ impl JobsEngine {
             };
             store.end_run(run.id, &end).await?;
         }
+        for ((tool, _), spec) in &definitions {
+            self.set_published(tool, spec);
+        }
         for record in store.all_jobs().await? {
             let spec = &definitions[&key(&record.tool, &record.name)];
             if spec.is_scheduled() {
@@ -1246,6 +1304,45 @@ impl JobsEngine {
             }
         }
         Ok(())
+    }
+
+    /// Records whether `spec` is its tool's published job.
+    fn set_published(&self, tool: &str, spec: &JobSpec) {
+        let mut published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if spec.is_published() {
+            published.insert(tool.to_owned(), spec.name.clone());
+        } else if published.get(tool) == Some(&spec.name) {
+            published.remove(tool);
+        }
+    }
+
+    /// Forgets `name` as its tool's published job.
+    fn unset_published(&self, tool: &str, name: &str) {
+        let mut published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if published.get(tool).is_some_and(|job| job == name) {
+            published.remove(tool);
+        }
+    }
+
+    /// A replica's port accepts connections: it takes requests from now on, unless it
+    /// was replaced or drained meanwhile.
+    fn mark_serving(&self, tool: &str, name: &str, replica: u32, run_id: i64) {
+        let mut state = self.lock();
+        if let Some(running) = state
+            .get_mut(&key(tool, name))
+            .and_then(|job| job.running.get_mut(&replica))
+            && running.run_id == run_id
+        {
+            running.serving = true;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, JobState>> {
@@ -1280,6 +1377,13 @@ fn job_key(tool: &str, name: &str) -> JobKey {
     JobKey {
         tool: tool.to_owned(),
         job: name.to_owned(),
+    }
+}
+
+fn spec_port(spec: &JobSpec) -> Option<u16> {
+    match &spec.kind {
+        JobKind::Continuous { port, .. } => *port,
+        _ => None,
     }
 }
 

@@ -39,6 +39,9 @@ pub struct JobInput {
     pub health_check: Option<HealthCheckInput>,
     pub mount: Option<String>,
     pub timeout: Option<i64>,
+    /// Route the tool's web address to this job's port (`jobs run --publish`, the
+    /// webservice); only continuous jobs with a port.
+    pub publish: Option<bool>,
 }
 
 /// A health check as a client describes it.
@@ -120,6 +123,10 @@ pub enum JobKind {
         replicas: u32,
         port: Option<u16>,
         health_check: Option<HealthCheck>,
+        /// The tool's web address routes to this job's port; a tool has at most one
+        /// published job. Absent in stored definitions from before it existed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        publish: bool,
     },
 }
 
@@ -164,6 +171,11 @@ impl JobSpec {
     /// Whether the spec is a scheduled job.
     pub fn is_scheduled(&self) -> bool {
         matches!(self.kind, JobKind::Scheduled { .. })
+    }
+
+    /// Whether the tool's web address routes to this job.
+    pub fn is_published(&self) -> bool {
+        matches!(self.kind, JobKind::Continuous { publish: true, .. })
     }
 }
 
@@ -371,6 +383,13 @@ pub fn resolve(input: &JobInput, ctx: &ValidationContext<'_>) -> Result<JobSpec,
         }),
     };
 
+    let publish = input.publish.unwrap_or(false);
+    if publish && !continuous {
+        return fail("--publish is only valid for continuous jobs".to_owned());
+    }
+    if publish && port.is_none() {
+        return fail("--publish requires --port: the job must listen on a port".to_owned());
+    }
     let kind = if let Some(schedule) = schedule {
         if port.is_some() {
             return fail("--port is only valid for continuous jobs".to_owned());
@@ -399,6 +418,7 @@ pub fn resolve(input: &JobInput, ctx: &ValidationContext<'_>) -> Result<JobSpec,
             replicas: replicas.unwrap_or(1),
             port,
             health_check,
+            publish,
         }
     } else {
         if port.is_some() {

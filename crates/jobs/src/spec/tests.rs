@@ -124,7 +124,8 @@ fn each_kind_keeps_only_its_own_settings() {
             port: Some(8000),
             health_check: Some(HealthCheck::Http {
                 path: "/healthz".to_owned()
-            })
+            }),
+            publish: false,
         }
     );
 }
