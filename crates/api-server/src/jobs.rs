@@ -64,6 +64,7 @@ fn engine_error(err: jobs_engine::Error) -> Response {
         Error::NotFound(_) => error_response(StatusCode::NOT_FOUND, err.to_string()),
         Error::Conflict(_) => error_response(StatusCode::CONFLICT, err.to_string()),
         Error::Quota(_) => error_response(StatusCode::FORBIDDEN, err.to_string()),
+        Error::PublishConflict { .. } => error_response(StatusCode::CONFLICT, err.to_string()),
         Error::NoSuchTool(_) => error_response(StatusCode::NOT_FOUND, err.to_string()),
         Error::Store(_) | Error::Corrupt { .. } => {
             tracing::error!(error = %format!("{:#}", anyhow_like(&err)), "the jobs service failed");
@@ -149,7 +150,8 @@ async fn resolve(service: &JobsService, tool: &str, body: &Bytes) -> Result<JobS
         }),
         mount: body.mount,
         timeout: body.timeout,
-        publish: None,
+        publish: body.publish,
+        webservice: None,
     };
     let ctx = ValidationContext {
         tool,
@@ -240,6 +242,7 @@ fn defined_job(service: &JobsService, view: &JobView, include_status: bool) -> D
             last_run: view.status.last_run.clone(),
             up_to_date: true,
         }),
+        publish: include_status.then(|| spec.is_published()),
     }
 }
 
@@ -250,7 +253,7 @@ pub struct ListQuery {
     /// Accepted for compatibility; unset fields are always listed.
     #[serde(default)]
     pub include_unset: Option<String>,
-    /// `true`: add the v2 `status` object to each job.
+    /// `true`: add the v2 `status` object and the `publish` extension to each job.
     #[serde(default)]
     pub include_status: Option<String>,
 }

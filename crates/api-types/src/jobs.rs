@@ -41,6 +41,10 @@ pub struct JobRequestBody {
     pub mount: Option<String>,
     #[serde(default)]
     pub timeout: Option<i64>,
+    /// Extension (not sent by the pinned official client): route the tool's web address
+    /// to this continuous job's port (`toolforge jobs run --publish`).
+    #[serde(default)]
+    pub publish: Option<bool>,
 }
 
 /// A health check: `{"type": "script", "script": …}` or `{"type": "http", "path": …}`.
@@ -89,6 +93,10 @@ pub struct DefinedJob {
     /// The v2 status, only with `include_status=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatusBody>,
+    /// Extension, only with `include_status=true` (the pinned client would warn about
+    /// an unknown key in `dump`): whether the tool's web address routes to this job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<bool>,
 }
 
 /// The richer status our CLI asks for with `include_status=true`.

@@ -54,6 +54,14 @@ pub enum Error {
     /// Over the tool's quota (403 in the original's words).
     #[error("{0}")]
     Quota(String),
+    /// Another job of the tool already has its web address (409).
+    #[error(
+        "Job '{holder}' already publishes this tool's web address (a tool publishes at most one job: its webservice or one job run with --publish); stop the webservice or delete job '{holder}' first"
+    )]
+    PublishConflict {
+        /// The job that has the web address.
+        holder: String,
+    },
     /// The tool does not exist any more.
     #[error("tool '{0}' does not exist")]
     NoSuchTool(String),
@@ -126,6 +134,9 @@ pub struct EngineConfig {
     pub pids_limit: u32,
     /// Health check timing of continuous jobs.
     pub probes: health::ProbeTiming,
+    /// How long a replica replaced by a rolling restart keeps running after it stopped
+    /// taking new requests, so requests in flight finish.
+    pub drain: Duration,
 }
 
 impl EngineConfig {
@@ -141,6 +152,7 @@ impl EngineConfig {
             healthy_after: Duration::from_secs(600),
             pids_limit: 1024,
             probes: health::ProbeTiming::default(),
+            drain: Duration::from_secs(3),
         }
     }
 }
@@ -266,6 +278,11 @@ struct Inner {
     state: Mutex<HashMap<Key, JobState>>,
     /// Each tool's published job (tool → job name), as stored.
     published: Mutex<HashMap<String, String>>,
+    /// Fires when a replica becomes ready or exits (rolling restarts wait on it).
+    replicas_changed: tokio::sync::Notify,
+    /// Held while a definition is checked and stored, so two requests cannot both
+    /// publish a job of one tool.
+    define: tokio::sync::Mutex<()>,
     /// The scheduled jobs; its pure core decides, the scheduler task acts.
     scheduler: Mutex<Scheduler>,
     /// Wakes the scheduler task when schedules or runs change.
@@ -296,6 +313,8 @@ impl JobsEngine {
                 logs,
                 state: Mutex::default(),
                 published: Mutex::default(),
+                replicas_changed: tokio::sync::Notify::new(),
+                define: tokio::sync::Mutex::new(()),
                 scheduler: Mutex::default(),
                 wake: tokio::sync::Notify::new(),
                 cancel,
@@ -412,6 +431,7 @@ impl JobsEngine {
     /// Creates a job (POST). A finished one-off job of the same name is replaced; any
     /// other existing job is a conflict.
     pub async fn create(&self, tool: &str, spec: JobSpec) -> Result<JobView> {
+        let _define = self.inner.define.lock().await;
         if let Some(existing) = self.inner.store.get_job(tool, &spec.name).await? {
             let existing = parse_spec(&existing)?;
             let finished = existing.kind == JobKind::OneOff && !self.is_running(tool, &spec.name);
@@ -420,22 +440,26 @@ impl JobsEngine {
             }
         }
         self.check_definition_quota(tool, &spec).await?;
+        self.check_publish(tool, &spec)?;
         self.define_and_start(tool, spec.clone(), "create").await?;
         self.view(tool, &spec.name).await
     }
 
     /// Creates, updates or leaves a job as it is (PATCH).
     pub async fn apply(&self, tool: &str, spec: JobSpec) -> Result<Applied> {
+        let _define = self.inner.define.lock().await;
         match self.inner.store.get_job(tool, &spec.name).await? {
             Some(existing) if parse_spec(&existing)? == spec => Ok(Applied::Unchanged),
             Some(_) => {
                 self.check_definition_quota(tool, &spec).await?;
+                self.check_publish(tool, &spec)?;
                 self.stop_job(tool, &spec.name).await;
                 self.define_and_start(tool, spec, "update").await?;
                 Ok(Applied::Updated)
             }
             None => {
                 self.check_definition_quota(tool, &spec).await?;
+                self.check_publish(tool, &spec)?;
                 self.define_and_start(tool, spec, "create").await?;
                 Ok(Applied::Created)
             }
@@ -444,6 +468,7 @@ impl JobsEngine {
 
     /// Deletes a job and stops its replicas.
     pub async fn delete(&self, tool: &str, name: &str) -> Result<()> {
+        let _define = self.inner.define.lock().await;
         if self.inner.store.get_job(tool, name).await?.is_none() {
             return Err(Error::NotFound(name.to_owned()));
         }
@@ -464,6 +489,66 @@ impl JobsEngine {
         Ok(())
     }
 
+    /// Stops every workload of `tool` now and keeps it stopped (an admin disabled the
+    /// tool): its scheduled jobs leave the scheduler, and the supervisor, the scheduler
+    /// and [`JobsEngine::recover`] start nothing for a disabled tool (the store's tool
+    /// status, checked at every start). Definitions are kept for
+    /// [`JobsEngine::resume_tool`].
+    pub async fn suspend_tool(&self, tool: &str) -> Result<()> {
+        let mut names: Vec<String> = self
+            .inner
+            .store
+            .list_jobs(tool)
+            .await?
+            .into_iter()
+            .map(|record| record.name)
+            .collect();
+        for (job_tool, job) in self.lock().keys() {
+            if job_tool == tool && !names.contains(job) {
+                names.push(job.clone());
+            }
+        }
+        for name in names {
+            self.scheduler().remove(&job_key(tool, &name));
+            self.stop_job(tool, &name).await;
+        }
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Starts a re-enabled tool's continuous jobs and hands its scheduled jobs back to
+    /// the scheduler (their next firing from now); one-off jobs stay finished. The
+    /// tool's status must be active in the store first.
+    pub async fn resume_tool(&self, tool: &str) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        for record in self.inner.store.list_jobs(tool).await? {
+            let spec = parse_spec(&record)?;
+            match &spec.kind {
+                JobKind::Continuous { replicas, .. } => {
+                    {
+                        let mut state = self.lock();
+                        let job = state.entry(key(tool, &spec.name)).or_default();
+                        job.generation += 1;
+                        job.restarts = 0;
+                        job.start_error = None;
+                    }
+                    for replica in 0..*replicas {
+                        let up = self
+                            .lock()
+                            .get(&key(tool, &spec.name))
+                            .is_some_and(|job| job.running.contains_key(&replica));
+                        if !up {
+                            self.start_replica(tool, &spec, replica, 0, "enable").await;
+                        }
+                    }
+                }
+                JobKind::Scheduled { .. } => self.schedule_job(tool, &spec, now),
+                JobKind::OneOff => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Restarts a job: a one-off job runs again, a continuous job's replicas are replaced
     /// one at a time (never all down at once when there are several), a scheduled job runs now.
     pub async fn restart(&self, tool: &str, name: &str) -> Result<()> {
@@ -476,16 +561,7 @@ impl JobsEngine {
         let spec = parse_spec(&record)?;
         match &spec.kind {
             JobKind::Continuous { replicas, .. } => {
-                {
-                    let mut state = self.lock();
-                    let job = state.entry(key(tool, name)).or_default();
-                    job.generation += 1;
-                    job.restarts = 0;
-                }
-                for replica in 0..*replicas {
-                    self.stop_replica(tool, name, replica).await;
-                    self.start_replica(tool, &spec, replica, 0, "restart").await;
-                }
+                self.roll(tool, &spec, *replicas).await;
             }
             JobKind::OneOff => {
                 self.stop_job(tool, name).await;
@@ -502,6 +578,146 @@ impl JobsEngine {
             }
         }
         Ok(())
+    }
+
+    /// Replaces a continuous job's replicas one at a time: a new replica starts (the
+    /// quota allows one replica over the limit for it), and once its port accepts
+    /// connections (or its health check passes) it takes requests; the old one stops
+    /// taking new requests, gets [`EngineConfig::drain`] to finish those in flight, and
+    /// is stopped. A new replica that never becomes ready is stopped and the roll ends
+    /// there, the old replicas still serving. Missing replicas are started at the end.
+    async fn roll(&self, tool: &str, spec: &JobSpec, replicas: u32) {
+        let name = spec.name.as_str();
+        let old: Vec<u32> = {
+            let mut state = self.lock();
+            let job = state.entry(key(tool, name)).or_default();
+            job.generation += 1;
+            job.restarts = 0;
+            job.running.keys().copied().collect()
+        };
+        for old_replica in old {
+            let Some((new_replica, run_id)) = self.start_surge_replica(tool, spec).await else {
+                break;
+            };
+            if let Err(reason) = self.wait_ready(tool, name, new_replica, run_id).await {
+                tracing::warn!(%tool, job = %name, replica = new_replica, %reason, "a replica of a rolling restart did not become ready; the old replicas keep running");
+                self.stop_replica(tool, name, new_replica).await;
+                let mut state = self.lock();
+                state.entry(key(tool, name)).or_default().start_error = Some(format!(
+                    "the restarted replica did not become ready ({reason}); the previous replicas keep running"
+                ));
+                return;
+            }
+            let draining = {
+                let mut state = self.lock();
+                let running = state
+                    .get_mut(&key(tool, name))
+                    .and_then(|job| job.running.get_mut(&old_replica));
+                match running {
+                    Some(running) => std::mem::replace(&mut running.serving, false),
+                    None => false,
+                }
+            };
+            if draining {
+                tokio::select! {
+                    () = self.inner.cancel.cancelled() => {}
+                    () = tokio::time::sleep(self.inner.config.drain) => {}
+                }
+            }
+            self.stop_replica(tool, name, old_replica).await;
+        }
+        loop {
+            let missing = {
+                let state = self.lock();
+                let running = state
+                    .get(&key(tool, name))
+                    .map_or(0, |job| job.running.len());
+                u32::try_from(running).unwrap_or(u32::MAX) < replicas
+            };
+            if !missing {
+                break;
+            }
+            let replica = self.free_replica_index(tool, name);
+            self.start_replica(tool, spec, replica, 0, "restart").await;
+            if !self
+                .lock()
+                .get(&key(tool, name))
+                .is_some_and(|job| job.running.contains_key(&replica))
+            {
+                break;
+            }
+        }
+    }
+
+    /// Starts one more replica of a continuous job for a rolling restart, at the lowest
+    /// free index; `None` when it could not start (recorded in the job's status).
+    async fn start_surge_replica(&self, tool: &str, spec: &JobSpec) -> Option<(u32, i64)> {
+        let replica = self.free_replica_index(tool, &spec.name);
+        match self
+            .try_start_replica(tool, spec, replica, 0, "restart", true)
+            .await
+        {
+            Ok(()) => {
+                let state = self.lock();
+                state
+                    .get(&key(tool, &spec.name))
+                    .and_then(|job| job.running.get(&replica))
+                    .map(|running| (replica, running.run_id))
+            }
+            Err(message) => {
+                tracing::warn!(%tool, job = %spec.name, replica, %message, "a rolling restart could not start a replica");
+                let mut state = self.lock();
+                state.entry(key(tool, &spec.name)).or_default().start_error = Some(message);
+                None
+            }
+        }
+    }
+
+    /// The lowest replica index no running replica of the job has.
+    fn free_replica_index(&self, tool: &str, name: &str) -> u32 {
+        let state = self.lock();
+        let taken = state.get(&key(tool, name));
+        (0..)
+            .find(|index| taken.is_none_or(|job| !job.running.contains_key(index)))
+            .unwrap_or(0)
+    }
+
+    /// Waits until replica `replica` (run `run_id`) takes requests; `Err` when it exited
+    /// or did not become ready within the startup probe's patience.
+    async fn wait_ready(
+        &self,
+        tool: &str,
+        name: &str,
+        replica: u32,
+        run_id: i64,
+    ) -> Result<(), String> {
+        let timing = self.inner.config.probes;
+        let patience = timing
+            .startup_period
+            .saturating_mul(timing.startup_failures.saturating_add(1))
+            .saturating_add(timing.timeout);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let changed = self.inner.replicas_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let state = self.lock();
+                match state
+                    .get(&key(tool, name))
+                    .and_then(|job| job.running.get(&replica))
+                {
+                    Some(running) if running.run_id == run_id && running.serving => return Ok(()),
+                    Some(running) if running.run_id == run_id => {}
+                    _ => return Err("it exited".to_owned()),
+                }
+            }
+            tokio::select! {
+                () = self.inner.cancel.cancelled() => return Err("the platform is shutting down".to_owned()),
+                () = tokio::time::sleep_until(deadline) => return Err(format!("not ready within {patience:?}")),
+                () = &mut changed => {}
+            }
+        }
     }
 
     /// One job with its status.
@@ -760,7 +976,7 @@ impl JobsEngine {
         trigger: &str,
     ) {
         if let Err(message) = self
-            .try_start_replica(tool, spec, replica, attempt, trigger)
+            .try_start_replica(tool, spec, replica, attempt, trigger, false)
             .await
         {
             tracing::warn!(%tool, job = %spec.name, replica, %message, "a job could not start");
@@ -776,6 +992,7 @@ impl JobsEngine {
         replica: u32,
         attempt: u32,
         trigger: &str,
+        surge: bool,
     ) -> Result<(), String> {
         let store = &self.inner.store;
         let account = store
@@ -783,34 +1000,43 @@ impl JobsEngine {
             .await
             .map_err(|err| err.to_string())?
             .ok_or_else(|| format!("tool '{tool}' does not exist"))?;
+        if account.status == store::ToolStatus::Disabled {
+            return Err(format!(
+                "tool '{tool}' is disabled; nothing of it runs until an admin enables it"
+            ));
+        }
         let quota = self.quota(tool).await.map_err(|err| err.to_string())?;
         let usage = self
             .quota_usage(tool)
             .await
             .map_err(|err| err.to_string())?;
         let counts_as_job = !spec.is_continuous();
-        if usage.pods >= quota.pods {
-            return Err(format!(
-                "out of quota for running jobs (limit {})",
-                quota.pods
-            ));
+        // The extra replica of a rolling restart replaces one that stops as soon as it is
+        // ready: the pods, cpu and memory quota let it through (one per job at a time).
+        if !surge {
+            if usage.pods >= quota.pods {
+                return Err(format!(
+                    "out of quota for running jobs (limit {})",
+                    quota.pods
+                ));
+            }
+            if usage.memory_bytes + spec.memory_bytes() > quota.memory_bytes {
+                return Err(format!(
+                    "out of quota for memory ({})",
+                    jobs::quantity::GibibytesDisplay(quota.memory_bytes)
+                ));
+            }
+            if usage.cpu_millis + spec.cpu_millis() > quota.cpu_millis {
+                return Err(format!(
+                    "out of quota for cpu ({})",
+                    jobs::quantity::CoresDisplay(quota.cpu_millis)
+                ));
+            }
         }
         if counts_as_job && usage.jobs >= quota.jobs {
             return Err(format!(
                 "out of quota for one-off and cron jobs at once (limit {})",
                 quota.jobs
-            ));
-        }
-        if usage.memory_bytes + spec.memory_bytes() > quota.memory_bytes {
-            return Err(format!(
-                "out of quota for memory ({})",
-                jobs::quantity::GibibytesDisplay(quota.memory_bytes)
-            ));
-        }
-        if usage.cpu_millis + spec.cpu_millis() > quota.cpu_millis {
-            return Err(format!(
-                "out of quota for cpu ({})",
-                jobs::quantity::CoresDisplay(quota.cpu_millis)
             ));
         }
         let id = WorkloadId::new(tool, &spec.name, replica).map_err(|err| err.to_string())?;
@@ -1108,6 +1334,7 @@ impl JobsEngine {
             }
             (job.running.remove(&replica), job.generation)
         };
+        self.inner.replicas_changed.notify_waiters();
         let Some(running) = running else {
             return;
         };
@@ -1206,6 +1433,16 @@ impl JobsEngine {
             let spec = parse_spec(&record)?;
             definitions.insert(key(&record.tool, &record.name), spec);
         }
+        // Nothing of a disabled tool runs: its workloads are stopped, not adopted, and
+        // its schedules and replicas are not started.
+        let disabled: std::collections::HashSet<String> = store
+            .list_tools()
+            .await?
+            .into_iter()
+            .filter(|tool| tool.status == store::ToolStatus::Disabled)
+            .map(|tool| tool.name)
+            .collect();
+        definitions.retain(|(tool, _), _| !disabled.contains(tool));
         let unfinished = store.unfinished_runs().await?;
         let workloads = match self.inner.runtime.list().await {
             Ok(workloads) => workloads,
@@ -1221,9 +1458,12 @@ impl JobsEngine {
             let run = unfinished.iter().rev().find(|run| {
                 run.tool == id.tool() && run.job == id.job() && run.replica == id.replica()
             });
+            // Replica indices move during rolling restarts: keep up to `replicas` of them.
+            let adopted_of_job = adopted.keys().filter(|(k, _)| *k == job_key).count();
             let keep = matches!(
                 definitions.get(&job_key),
-                Some(JobSpec { kind: JobKind::Continuous { replicas, .. }, .. }) if id.replica() < *replicas
+                Some(JobSpec { kind: JobKind::Continuous { replicas, .. }, .. })
+                    if adopted_of_job < usize::try_from(*replicas).unwrap_or(usize::MAX)
             );
             // Without root a replica's port is not known after a restart of the daemon:
             // a published job's replica is started anew so its web address routes to it.
@@ -1279,7 +1519,9 @@ impl JobsEngine {
             self.set_published(tool, spec);
         }
         for record in store.all_jobs().await? {
-            let spec = &definitions[&key(&record.tool, &record.name)];
+            let Some(spec) = definitions.get(&key(&record.tool, &record.name)) else {
+                continue;
+            };
             if spec.is_scheduled() {
                 // From the last run (or the definition): a firing due while the daemon was
                 // down is then either started (within 30 s) or recorded as skipped, once.
@@ -1292,18 +1534,48 @@ impl JobsEngine {
         }
         for ((tool, name), spec) in &definitions {
             if let JobKind::Continuous { replicas, .. } = spec.kind {
-                for replica in 0..replicas {
-                    let up = self
-                        .lock()
-                        .get(&key(tool, name))
-                        .is_some_and(|job| job.running.contains_key(&replica));
-                    if !up {
-                        self.start_replica(tool, spec, replica, 0, "recovery").await;
-                    }
+                let up = self
+                    .lock()
+                    .get(&key(tool, name))
+                    .map_or(0, |job| job.running.len());
+                let missing = usize::try_from(replicas)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(up);
+                for _ in 0..missing {
+                    let replica = self.free_replica_index(tool, name);
+                    self.start_replica(tool, spec, replica, 0, "recovery").await;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Refuses to publish a second job of a tool (the caller holds `define`).
+    fn check_publish(&self, tool: &str, spec: &JobSpec) -> Result<()> {
+        if !spec.is_published() {
+            return Ok(());
+        }
+        let published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match published.get(tool) {
+            Some(holder) if *holder != spec.name => Err(Error::PublishConflict {
+                holder: holder.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The tool's published job, if any.
+    pub fn published_job(&self, tool: &str) -> Option<String> {
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tool)
+            .cloned()
     }
 
     /// Records whether `spec` is its tool's published job.
@@ -1343,6 +1615,8 @@ impl JobsEngine {
         {
             running.serving = true;
         }
+        drop(state);
+        self.inner.replicas_changed.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, JobState>> {

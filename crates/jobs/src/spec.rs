@@ -42,6 +42,8 @@ pub struct JobInput {
     /// Route the tool's web address to this job's port (`jobs run --publish`, the
     /// webservice); only continuous jobs with a port.
     pub publish: Option<bool>,
+    /// The webservice type this job serves (set by the webservice API only).
+    pub webservice: Option<String>,
 }
 
 /// A health check as a client describes it.
@@ -150,6 +152,10 @@ pub struct JobSpec {
     pub emails: Emails,
     pub retry: u8,
     pub mount: Mount,
+    /// The webservice type, when this job is the tool's webservice (`python3.11`,
+    /// `php8.2`, `generic`); absent for other jobs and in older stored definitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webservice: Option<String>,
 }
 
 impl JobSpec {
@@ -449,6 +455,7 @@ pub fn resolve(input: &JobInput, ctx: &ValidationContext<'_>) -> Result<JobSpec,
         emails,
         retry: retry as u8,
         mount,
+        webservice: input.webservice.clone(),
     })
 }
 

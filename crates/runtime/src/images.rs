@@ -39,6 +39,43 @@ pub struct Image {
     pub aliases: Vec<String>,
     /// Whether this machine can run it.
     pub availability: Availability,
+    /// How it serves a webservice of its type, when it has a webservice variant.
+    pub webservice: Option<WebserviceVariant>,
+}
+
+/// The webservice variant of an image: what `toolforge webservice <image> start` runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebserviceVariant {
+    /// Which kind of server.
+    pub wstype: WsType,
+    /// The program that serves (inside the image's root), e.g. `/usr/bin/php8.2`.
+    pub server: PathBuf,
+    /// Other programs the server needs (`/usr/bin/npm`).
+    #[serde(default)]
+    pub requires: Vec<PathBuf>,
+}
+
+/// The kinds of webservice the original offered (its `wstype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WsType {
+    /// A WSGI `app` in `~/www/python/src/app.py`, with `~/www/python/venv` when present.
+    Python,
+    /// `~/public_html` served by PHP's built-in server.
+    Php,
+    /// `npm start` in `~/www/js`.
+    Js,
+}
+
+impl WebserviceVariant {
+    /// Why this machine cannot serve the variant from `root`, naming what is missing.
+    pub fn missing(&self, root: &Path) -> Option<String> {
+        std::iter::once(&self.server)
+            .chain(&self.requires)
+            .find(|path| !root.join(path.strip_prefix("/").unwrap_or(path)).exists())
+            .map(|path| format!("{} not found", path.display()))
+    }
 }
 
 /// Whether an image is still recommended.
@@ -103,6 +140,9 @@ struct EntryFile {
     /// The Debian major release the host must run (only for `root: host`).
     #[serde(default)]
     debian: Option<String>,
+    /// The webservice variant.
+    #[serde(default)]
+    webservice: Option<WebserviceVariant>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +201,7 @@ impl ImageCatalog {
                     state: entry.state,
                     aliases: entry.aliases,
                     availability,
+                    webservice: entry.webservice,
                 }
             })
             .collect();
@@ -181,6 +222,14 @@ impl ImageCatalog {
                 || image.image_url == name
                 || original_name(&image.image_url) == original_name(name)
         })
+    }
+
+    /// The images with a webservice variant (the webservice types besides `generic` and
+    /// `buildservice`), sorted by name.
+    pub fn webservice_types(&self) -> impl Iterator<Item = &Image> {
+        self.images
+            .iter()
+            .filter(|image| image.webservice.is_some())
     }
 
     /// The root filesystem to run `name` on, or why it cannot run here.
