@@ -1679,6 +1679,9 @@ pub fn backoff(base: Duration, max: Duration, restarts: u32) -> Duration {
 }
 
 #[cfg(test)]
+mod web_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
