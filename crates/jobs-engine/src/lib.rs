@@ -362,6 +362,11 @@ impl JobsEngine {
         &self.inner.logs
     }
 
+    /// How the engine runs jobs (where tool homes are, timings).
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
     /// The runtime jobs run on.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.inner.runtime
