@@ -7,3 +7,4 @@
 pub mod admin;
 pub mod envelope;
 pub mod jobs;
+pub mod toolinfo;

@@ -12,6 +12,7 @@ mod jobs;
 mod mail;
 mod quotas;
 mod tokens;
+mod toolinfo;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,9 @@ pub use crate::certificates::{CertRecord, CertStatus, NewCert};
 pub use crate::jobs::{JobRecord, RunEnd, RunRecord};
 pub use crate::mail::{MailEvent, OutboxMail};
 pub use crate::tokens::TokenRecord;
+pub use crate::toolinfo::{
+    License, ToolInfo, ToolInfoUpdate, ToolListPage, ToolSummary, ToolWithInfo,
+};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
