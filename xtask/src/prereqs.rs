@@ -10,7 +10,7 @@
 //! through [`Context::export`].
 //! Debian packages go through [`Context::ensure_debian_packages`], which runs `apt-get update`
 //! at most once per run.
-//! Planned entries (not set up yet): Chromium for the dashboard tests (`chromium`, `chromium-driver`), and PostgreSQL, MariaDB and Redis servers.
+//! Planned entries (not set up yet): PostgreSQL, MariaDB and Redis servers.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -93,6 +93,10 @@ pub const PREREQUISITES: &[Prerequisite] = &[
     Prerequisite {
         name: "SMTP sink",
         set_up: set_up_smtp_sink,
+    },
+    Prerequisite {
+        name: "chromium",
+        set_up: set_up_chromium,
     },
 ];
 
@@ -372,6 +376,53 @@ fn set_up_smtp_sink(ctx: &mut Context) -> anyhow::Result<String> {
         bail!("python3-aiosmtpd is installed but {PYTHON} cannot import aiosmtpd");
     }
     ctx.export("TOOLFORGE_TEST_SMTP_SINK", PYTHON);
+    Ok(detail)
+}
+
+/// The browser the dashboard's end-to-end tests drive: Debian's `chromium`, checked by loading
+/// a page headless; its path is exported as `TOOLFORGE_TEST_CHROMIUM`.
+fn set_up_chromium(ctx: &mut Context) -> anyhow::Result<String> {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    let detail = ctx.ensure_debian_packages(&["chromium"])?;
+    // A profile of its own, so the check neither reads nor leaves a developer's settings.
+    let profile = ctx
+        .root
+        .join("target")
+        .join("xtask")
+        .join("chromium-check-profile");
+    if profile.exists() {
+        std::fs::remove_dir_all(&profile)
+            .with_context(|| format!("while removing {}", profile.display()))?;
+    }
+    // coreutils' `timeout`, so that a browser that hangs cannot hang the test command.
+    let output = Command::new("timeout")
+        .args(["60", CHROMIUM])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-proxy-server",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", "about:blank"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("while running {CHROMIUM}"))?;
+    // A left-over profile is harmless (the next run removes it), so an error here is not one.
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !dom.contains("<body>") {
+        let status = match output.status.code() {
+            Some(124) => "it did not finish within 60 s".to_owned(),
+            _ => output.status.to_string(),
+        };
+        bail!(
+            "{CHROMIUM} --headless --dump-dom about:blank did not print a page ({status}): {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    ctx.export("TOOLFORGE_TEST_CHROMIUM", CHROMIUM);
     Ok(detail)
 }
 

@@ -7,7 +7,10 @@
 //! - [`clients`]: where the official Python clients are ([`clients::clients_venv`]).
 //! - [`poll`]: [`poll::eventually`], for waiting without fixed sleeps.
 //! - [`smtp`]: a real SMTP server (aiosmtpd) that keeps what it receives ([`smtp::SmtpSink`]).
+//! - [`browser`]: a real headless Chromium driven over the DevTools protocol
+//!   ([`browser::Browser`], [`browser::Page`]), with screenshots for review.
 
+pub mod browser;
 pub mod clients;
 pub mod daemon;
 pub mod https;
