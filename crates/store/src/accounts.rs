@@ -55,6 +55,9 @@ pub struct User {
     pub is_admin: bool,
     /// When the account was made.
     pub created_at: OffsetDateTime,
+    /// When an admin locked the account; `None` when it is not locked. A locked user's
+    /// certificate and tokens are refused and the dashboard refuses their log-in.
+    pub locked_at: Option<OffsetDateTime>,
 }
 
 /// What is needed to make a user.
@@ -154,13 +157,14 @@ impl Store {
             password_hash: new.password_hash.to_owned(),
             is_admin: new.is_admin,
             created_at: from_unix(to_unix(new.now)),
+            locked_at: None,
         })
     }
 
     /// The user named `name`.
     pub async fn get_user(&self, name: &str) -> Result<Option<User>> {
         let row = sqlx::query(
-            "SELECT name, email, password_hash, is_admin, created_at FROM users WHERE name = ?",
+            "SELECT name, email, password_hash, is_admin, created_at, locked_at FROM users WHERE name = ?",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -171,7 +175,7 @@ impl Store {
     /// Every user, by name.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows = sqlx::query(
-            "SELECT name, email, password_hash, is_admin, created_at FROM users ORDER BY name",
+            "SELECT name, email, password_hash, is_admin, created_at, locked_at FROM users ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -465,6 +469,7 @@ fn user_from_row(row: &SqliteRow) -> User {
         password_hash: row.get(2),
         is_admin: row.get(3),
         created_at: from_unix(row.get(4)),
+        locked_at: row.get::<Option<i64>, _>(5).map(from_unix),
     }
 }
 

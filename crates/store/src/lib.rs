@@ -7,6 +7,7 @@
 //! so a crash after an acknowledgement never loses the acknowledged state.
 
 mod accounts;
+mod admin;
 mod certificates;
 mod jobs;
 mod mail;
@@ -20,6 +21,10 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+pub use crate::admin::{
+    AuditEntry, AuditFilter, Ban, InvalidNetwork, NewAudit, ToolDisablement, parse_network,
+    record_audit_in,
+};
 pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::certificates::{CertRecord, CertStatus, NewCert};
 pub use crate::jobs::{JobRecord, RunEnd, RunRecord};
@@ -51,6 +56,9 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The IP network type of [`Ban`], re-exported so callers need not name the crate.
+pub use ipnet::IpNet;
 
 /// A handle on the store; cheap to clone.
 #[derive(Clone, Debug)]
