@@ -27,6 +27,8 @@ use utoipa_axum::routes;
 
 use crate::{AppState, Caller, error_response};
 
+mod webservice;
+
 /// What the jobs API needs: the engine and the image catalog.
 pub struct JobsService {
     /// Runs the jobs.
@@ -35,6 +37,8 @@ pub struct JobsService {
     pub images: Arc<ImageCatalog>,
     /// Turns a schedule into its `schedule_actual` (tool, job) or the parse error.
     pub schedule_actual: Box<ScheduleActual>,
+    /// The public web address of a tool (`http://<tool>.<public-domain>:<port>/`).
+    pub tool_url: Box<dyn Fn(&str) -> String + Send + Sync>,
 }
 
 /// `(schedule, tool, job) -> schedule_actual`, or the parse error's message.
@@ -49,16 +53,22 @@ pub fn routes(service: Arc<JobsService>) -> OpenApiRouter<AppState> {
         .routes(routes!(restart_job))
         .routes(routes!(job_logs))
         .routes(routes!(show_quota))
+        .routes(routes!(
+            webservice::show_webservice,
+            webservice::start_webservice,
+            webservice::stop_webservice
+        ))
+        .routes(routes!(webservice::restart_webservice))
         .layer(Extension(service))
 }
 
-type Service = Extension<Arc<JobsService>>;
+pub(crate) type Service = Extension<Arc<JobsService>>;
 
 fn messages() -> Messages {
     Messages::default()
 }
 
-fn engine_error(err: jobs_engine::Error) -> Response {
+pub(crate) fn engine_error(err: jobs_engine::Error) -> Response {
     use jobs_engine::Error;
     match err {
         Error::NotFound(_) => error_response(StatusCode::NOT_FOUND, err.to_string()),
@@ -101,33 +111,36 @@ fn parse_body(body: &Bytes) -> Result<JobRequestBody, Response> {
     })
 }
 
+/// `Ok(())` when `name` is an image that runs here, else a message with the valid names.
+pub(crate) fn check_image(images: &ImageCatalog, name: &str) -> Result<(), String> {
+    match images.find(name) {
+        None => {
+            let valid: Vec<&str> = images
+                .images()
+                .iter()
+                .filter(|image| matches!(image.availability, Availability::Available { .. }))
+                .map(|image| image.name.as_str())
+                .collect();
+            Err(format!(
+                "No such image '{name}' (available images: {})",
+                valid.join(", ")
+            ))
+        }
+        Some(image) => match &image.availability {
+            Availability::Available { .. } => Ok(()),
+            Availability::Unavailable { reason } => Err(format!(
+                "Image '{name}' is not available on this platform: {reason}; an administrator can provide it by setting `root:` for it in <data-dir>/images.yaml to a root filesystem directory (for example one made with `debootstrap`)"
+            )),
+        },
+    }
+}
+
 /// Parses and validates a job definition against the tool's effective per-job limits.
 async fn resolve(service: &JobsService, tool: &str, body: &Bytes) -> Result<JobSpec, Response> {
     let body = parse_body(body)?;
     let quota = service.engine.quota(tool).await.map_err(engine_error)?;
     let images = &service.images;
-    let check_image = |name: &str| -> Result<(), String> {
-        match images.find(name) {
-            None => {
-                let valid: Vec<&str> = images
-                    .images()
-                    .iter()
-                    .filter(|image| matches!(image.availability, Availability::Available { .. }))
-                    .map(|image| image.name.as_str())
-                    .collect();
-                Err(format!(
-                    "No such image '{name}' (available images: {})",
-                    valid.join(", ")
-                ))
-            }
-            Some(image) => match &image.availability {
-                Availability::Available { .. } => Ok(()),
-                Availability::Unavailable { reason } => Err(format!(
-                    "Image '{name}' is not available on this platform: {reason}; an administrator can provide it by setting `root:` for it in <data-dir>/images.yaml to a root filesystem directory (for example one made with `debootstrap`)"
-                )),
-            },
-        }
-    };
+    let check_image = |name: &str| check_image(images, name);
     let input = JobInput {
         name: body.name,
         imagename: body.imagename,

@@ -191,3 +191,56 @@ pub struct LogLineBody {
     pub datetime: String,
     pub message: String,
 }
+
+/// The body of `POST /webservice` (start), an extension of the jobs API used by our CLI
+/// and the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+pub struct WebserviceRequest {
+    /// `generic`, `buildservice`, or an image with a webservice variant (`python3.11`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The command of a `generic` webservice (its extra arguments).
+    #[serde(default)]
+    pub extra_args: Option<String>,
+    /// The image of a `generic` webservice (default `bookworm`).
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub replicas: Option<i64>,
+    #[serde(default)]
+    pub mount: Option<String>,
+    #[serde(default)]
+    pub buildservice_image: Option<String>,
+}
+
+/// A running (or starting) webservice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WebserviceBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The continuous job that serves it (named after the tool).
+    pub job: String,
+    pub image: String,
+    pub cmd: String,
+    pub replicas: u32,
+    pub cpu: String,
+    pub memory: String,
+    pub mount: String,
+    /// `running`, or the job's status while it is not.
+    pub state: String,
+    /// Replicas that take requests now.
+    pub serving_replicas: u32,
+}
+
+/// `{"webservice": … | null, "url": …, "messages": …}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WebserviceResponse {
+    pub webservice: Option<WebserviceBody>,
+    /// The tool's public web address.
+    pub url: String,
+    pub messages: Messages,
+}

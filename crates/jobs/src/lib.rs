@@ -9,3 +9,4 @@ pub mod quantity;
 pub mod schedule;
 pub mod scheduler;
 pub mod spec;
+pub mod webservice;

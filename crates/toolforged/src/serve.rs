@@ -213,6 +213,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .map(|parsed| parsed.schedule_actual().to_owned())
                 .map_err(|err| err.to_string())
         }),
+        tool_url: {
+            let domain = config.public_domain.clone();
+            Box::new(move |tool| format!("http://{tool}.{domain}:{}/", proxy_addr.port()))
+        },
     });
     let api_router = api_server::router_with_services(
         state.clone(),
