@@ -74,6 +74,18 @@ pub struct Page {
     target: String,
     context: String,
     timeout: Duration,
+    /// Where this page's downloads go, one numbered subdirectory per [`Page::download`].
+    downloads: tempfile::TempDir,
+    n_downloads: std::sync::atomic::AtomicU32,
+}
+
+/// A file the browser downloaded ([`Page::download`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The name the browser saved it under (from `Content-Disposition`, else the URL).
+    pub file_name: String,
+    /// Its content.
+    pub bytes: Vec<u8>,
 }
 
 /// A cookie as the browser holds it.
@@ -275,6 +287,11 @@ impl Browser {
             target,
             context,
             timeout: DEFAULT_TIMEOUT,
+            downloads: tempfile::Builder::new()
+                .prefix("toolforge-downloads-")
+                .tempdir()
+                .map_err(|err| format!("could not create a download directory: {err}"))?,
+            n_downloads: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -666,6 +683,54 @@ impl Page {
             ));
         }
         Ok(fetched.body)
+    }
+
+    /// Clicks `css` (a download link, or a form's button whose answer is an attachment) and
+    /// waits until the browser has saved the file; the page stays where it is.
+    pub fn download(&self, css: &str) -> Result<Download, String> {
+        let n = self.n_downloads.fetch_add(1, Ordering::Relaxed) + 1;
+        let dir = self.downloads.path().join(n.to_string());
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| format!("could not create {}: {err}", dir.display()))?;
+        let conn = Arc::clone(&self.conn);
+        let params = json!({
+            "behavior": "allow",
+            "browserContextId": self.context,
+            "downloadPath": dir.to_string_lossy(),
+        });
+        block_on(
+            &self.handle,
+            self.timeout,
+            "Browser.setDownloadBehavior",
+            async move { conn.call(None, "Browser.setDownloadBehavior", params).await },
+        )?;
+        self.click_in_place(css)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            // Chromium writes `<name>.crdownload` and renames it to `<name>` when complete.
+            let done = std::fs::read_dir(&dir)
+                .map_err(|err| format!("could not read {}: {err}", dir.display()))?
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .find(|name| !name.ends_with(".crdownload"));
+            if let Some(file_name) = done {
+                let path = dir.join(&file_name);
+                let bytes = std::fs::read(&path)
+                    .map_err(|err| format!("could not read {}: {err}", path.display()))?;
+                return Ok(Download { file_name, bytes });
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "clicking `{css}` on {} downloaded nothing within {:?}; the page shows:\n{}",
+                    self.url_or_unknown(),
+                    self.timeout,
+                    self.text_excerpt()
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
     }
 
     /// The cookies the browser would send to the current page.

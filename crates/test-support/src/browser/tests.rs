@@ -148,6 +148,7 @@ const FORM_PAGE: &str = r#"<!doctype html>
   <button type="submit" id="go">Go</button>
 </form>
 <a id="other" href="/other">another page</a>
+<form id="get-file" method="post" action="/download"><input type="hidden" name="x" value="1"><button id="get-file-button">Download</button></form>
 </body></html>"#;
 
 const SCRIPT_PAGE: &str = r#"<!doctype html>
@@ -193,7 +194,7 @@ fn handle(mut stream: TcpStream) {
                 ),
             )
         }
-        ("GET", "/download") => {
+        ("GET" | "POST", "/download") => {
             let body = format!("cookie={}\n", request.cookie("who").unwrap_or_default());
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"who.txt\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
