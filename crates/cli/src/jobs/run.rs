@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// specify the number of job replicas to be used. only valid for continuous jobs
     #[arg(long, allow_negative_numbers = true)]
     pub replicas: Option<i64>,
+    /// route the tool's web address (http://<tool>.<public domain>/) to this job's port.
+    /// only valid for continuous jobs with a port; a tool publishes at most one job
+    #[arg(long)]
+    pub publish: bool,
 }
 
 /// `run` parsed on its own, as `load` parses each entry.
@@ -156,6 +160,12 @@ impl RunArgs {
         if non_zero(self.timeout) && !given(&self.schedule) {
             return Err(Invalid("--timeout is only valid for scheduled jobs"));
         }
+        if self.publish && !self.continuous {
+            return Err(Invalid("--publish is only valid for continuous jobs"));
+        }
+        if self.publish && !non_zero(self.port) {
+            return Err(Invalid("--publish requires --port to be set as well"));
+        }
 
         let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
         let int = |value: Option<i64>| value.map_or(Value::Null, Value::from);
@@ -178,6 +188,11 @@ impl RunArgs {
         body.set("mount", mount);
         if let Some(timeout) = self.timeout {
             body.set("timeout", timeout);
+        }
+        // An extension: sent only when asked for, so the body is otherwise the official
+        // client's.
+        if self.publish {
+            body.set("publish", true);
         }
         Ok(body)
     }

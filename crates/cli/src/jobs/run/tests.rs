@@ -166,3 +166,18 @@ fn argparse_rules_are_usage_errors() {
     assert_eq!(parse(&["--wait", "7"]).wait, Some(7));
     assert_eq!(parse(&[]).wait, None);
 }
+
+#[test]
+fn publish_is_sent_only_when_given_and_needs_a_continuous_job_with_a_port() {
+    expect![[r#"{"name":"x","imagename":"bookworm","cmd":"c","filelog":true,"filelog_stdout":null,"filelog_stderr":null,"memory":null,"cpu":null,"emails":"none","retry":0,"continuous":true,"schedule":null,"replicas":null,"port":8000,"health_check":null,"mount":"all","publish":true}"#]]
+        .assert_eq(&body(&["--continuous", "--port", "8000", "--publish"]));
+    let refused = |args: &[&str]| parse(args).payload().err().map(|Invalid(text)| text);
+    assert_eq!(
+        refused(&["--publish"]),
+        Some("--publish is only valid for continuous jobs")
+    );
+    assert_eq!(
+        refused(&["--continuous", "--publish"]),
+        Some("--publish requires --port to be set as well")
+    );
+}
