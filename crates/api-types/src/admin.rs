@@ -64,6 +64,12 @@ pub enum AdminRequest {
     },
     /// `quota reset TOOL KEY…`: the keys get their defaults again.
     QuotaReset { tool: String, keys: Vec<String> },
+    /// `web-stats [--tool T] [--since DURATION]`: the front proxy's access log, summarised.
+    WebStats {
+        tool: Option<String>,
+        /// Only requests of the last this many seconds; `None`: everything still logged.
+        since_secs: Option<u64>,
+    },
 }
 
 /// One `KEY=VALUE` of `quota set`, as typed (the daemon validates it).
@@ -246,4 +252,39 @@ pub struct QuotaEntryView {
     pub override_value: Option<String>,
     /// What applies: the override, else the default.
     pub effective: String,
+}
+
+/// The answer to `web-stats`: the front proxy's access log summarised, as goaccess would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebStats {
+    /// The tool asked for, if any.
+    pub tool: Option<String>,
+    /// RFC 3339: the start of the period; `None` when everything still logged counts.
+    pub since: Option<String>,
+    /// RFC 3339: the first and last request counted.
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub requests: u64,
+    /// Distinct client addresses.
+    pub unique_clients: u64,
+    /// Response bytes sent to clients (bodies).
+    pub bytes_sent: u64,
+    /// Median and 99th percentile of the request duration, milliseconds.
+    pub duration_p50_ms: f64,
+    pub duration_p99_ms: f64,
+    /// Requests per status code, by code.
+    pub statuses: Vec<WebStatsCount>,
+    /// The most requested paths (without query), most first.
+    pub top_paths: Vec<WebStatsCount>,
+    /// The clients that sent the most requests, most first.
+    pub top_clients: Vec<WebStatsCount>,
+    /// The tools that got the most requests, most first (requests for no tool are `-`).
+    pub top_tools: Vec<WebStatsCount>,
+}
+
+/// One row of a [`WebStats`] table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebStatsCount {
+    pub key: String,
+    pub requests: u64,
 }

@@ -26,6 +26,10 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The outbox's `tool` of mails that are not about a tool (no tool has this name:
+/// tool names start with a-z).
+pub const PLATFORM_MAIL_TOOL: &str = "(platform)";
+
 /// Errors of the mailer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -160,6 +164,30 @@ impl Mailer {
         };
         self.store.insert_mail_event(&row).await?;
         Ok(true)
+    }
+
+    /// Queues a platform mail that is not about a job (the dashboard's confirmation
+    /// links and membership notifications) and wakes the sender; it is delivered and
+    /// retried like job e-mails. Returns the outbox id.
+    pub async fn send_platform_mail(
+        &self,
+        recipients: &[String],
+        subject: &str,
+        body: &str,
+    ) -> Result<i64> {
+        let id = self
+            .store
+            .queue_mail(
+                PLATFORM_MAIL_TOOL,
+                recipients,
+                subject,
+                body,
+                &[],
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(id)
     }
 
     /// Runs the composer and the sender on `tracker` until `cancel` fires.

@@ -9,6 +9,7 @@
 mod accounts;
 mod admin;
 mod certificates;
+mod dashboard;
 mod jobs;
 mod mail;
 mod quotas;
@@ -27,6 +28,10 @@ pub use crate::admin::{
 };
 pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::certificates::{CertRecord, CertStatus, NewCert};
+pub use crate::dashboard::{
+    AccessComment, AccessFilter, AccessRequest, AccessStatus, SessionRecord, SshKeyRecord,
+    UserStanding,
+};
 pub use crate::jobs::{JobRecord, RunEnd, RunRecord};
 pub use crate::mail::{MailEvent, OutboxMail};
 pub use crate::tokens::TokenRecord;

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// The API URL written into tool homes [default: https:// + the bound API address].
     #[arg(long, env = "TOOLFORGE_PUBLIC_API_URL")]
     pub public_api_url: Option<String>,
+    /// The dashboard's public URL, used in mailed links; https:// makes its cookies
+    /// Secure [default: http:// + the bound --web-addr].
+    #[arg(long, env = "TOOLFORGE_DASHBOARD_URL")]
+    pub dashboard_url: Option<String>,
     /// SMTP relay for mail, e.g. smtp://127.0.0.1:2525 (no mail is sent when unset).
     #[arg(long, env = "TOOLFORGE_SMTP_URL")]
     pub smtp_url: Option<String>,
@@ -59,6 +63,7 @@ struct FileConfig {
     proxy_addr: Option<SocketAddr>,
     public_domain: Option<String>,
     public_api_url: Option<String>,
+    dashboard_url: Option<String>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     job_nat: Option<bool>,
@@ -108,6 +113,9 @@ pub struct Config {
     pub public_domain: String,
     /// `None`: derived from the bound API address.
     pub public_api_url: Option<String>,
+    /// The dashboard's public URL without a trailing slash; `None`: `http://` + the
+    /// bound web address.
+    pub dashboard_url: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub job_nat: bool,
@@ -164,6 +172,13 @@ impl Config {
         {
             bail!("invalid --public-api-url '{url}': it must start with https:// or http://");
         }
+        let dashboard_url = args.dashboard_url.or(file.dashboard_url);
+        if let Some(url) = &dashboard_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("invalid --dashboard-url '{url}': it must start with https:// or http://");
+        }
+        let dashboard_url = dashboard_url.map(|url| url.trim_end_matches('/').to_owned());
         let smtp_url = args.smtp_url.or(file.smtp_url);
         if let Some(url) = &smtp_url
             && !url.starts_with("smtp://")
@@ -210,6 +225,7 @@ impl Config {
                 .unwrap_or(([127, 0, 0, 1], 8080).into()),
             public_domain,
             public_api_url,
+            dashboard_url,
             smtp_url,
             mail_from: args
                 .mail_from

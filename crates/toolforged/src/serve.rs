@@ -185,7 +185,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cancel.clone(),
         tracker.clone(),
     );
-    if let Some(smtp_url) = &config.smtp_url {
+    let mailer = if let Some(smtp_url) = &config.smtp_url {
         let mailer = mail::Mailer::new(
             store.clone(),
             mail::MailConfig {
@@ -196,8 +196,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
         .context("while setting up job e-mails")?;
         mailer.start(&tracker, cancel.clone());
-        engine.set_run_observer(Arc::new(MailObserver(mailer)));
-    }
+        engine.set_run_observer(Arc::new(MailObserver(mailer.clone())));
+        Some(mailer)
+    } else {
+        None
+    };
     // Captured job output: rate limit and retention from the config, swept by one task.
     let logs = engine.logs().clone();
     logs.configure(config.logs);
@@ -243,9 +246,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cancel.clone(),
         tracker.clone(),
     ));
+    let dashboard_url = config
+        .dashboard_url
+        .clone()
+        .unwrap_or_else(|| default_dashboard_url(web_addr));
+    let mut dashboard_state = dashboard::DashboardState::new(
+        accounts.clone(),
+        dashboard::DashboardConfig::new(
+            dashboard_url,
+            config.public_domain.clone(),
+            proxy_addr.port(),
+        ),
+    )
+    .with_tool_services(dashboard::ToolServices {
+        engine: engine.clone(),
+        secrets: secrets.clone(),
+        logs: engine.logs().clone(),
+    });
+    if let Some(mailer) = &mailer {
+        dashboard_state = dashboard_state.with_mailer(mailer.clone());
+    }
     tracker.spawn(web::serve(
         web_listener,
-        web::dashboard_router(state.clone()),
+        dashboard::router(dashboard_state),
         cancel.clone(),
     ));
     tracker.spawn(web::serve(
@@ -486,6 +509,11 @@ async fn renewal_worker(accounts: Arc<Accounts>, interval: Duration, cancel: Can
             () = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// `http://` + the bound web address, with an unspecified address replaced by loopback.
+fn default_dashboard_url(addr: SocketAddr) -> String {
+    default_public_api_url(addr).replacen("https://", "http://", 1)
 }
 
 /// `https://` + the bound address, with an unspecified address replaced by loopback.

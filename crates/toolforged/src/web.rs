@@ -1,8 +1,9 @@
-//! The plain-HTTP listeners: the dashboard's address and the front proxy's.
+//! The plain-HTTP listeners: the dashboard's address (its router is `crates/dashboard`)
+//! and the front proxy's.
 //!
-//! Until the dashboard and the proxy issues land, the dashboard address serves the
-//! public tool list and the proxy answers every host as fourohfour does: the tool's
-//! maintainers when it exists (it has no webservice yet), near names when it does not.
+//! Until the proxy issue lands, the proxy answers every host as fourohfour does: the
+//! tool's maintainers when it exists (it has no webservice yet), near names when it
+//! does not.
 
 use axum::Router;
 use axum::extract::State;
@@ -15,48 +16,18 @@ use tokio_util::sync::CancellationToken;
 use api_server::AppState;
 
 /// Serves `app` on `listener` until `cancel` fires, letting requests in flight finish.
+/// Handlers see the client's address as `ConnectInfo<SocketAddr>` (the dashboard's rate
+/// limits key on it).
 pub async fn serve(listener: TcpListener, app: Router, cancel: CancellationToken) {
-    let res = axum::serve(listener, app)
+    let res = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;
     if let Err(err) = res {
         tracing::error!(error = %err, "an HTTP listener failed");
     }
-}
-
-/// The dashboard's router.
-pub fn dashboard_router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(list_tools_page))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(state)
-}
-
-async fn list_tools_page(State(state): State<AppState>) -> Response {
-    let tools = match state.accounts.store().list_tools().await {
-        Ok(tools) => tools,
-        Err(err) => {
-            tracing::error!(error = %err, "listing tools for the dashboard failed");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Html(page("Error", "<p>The tool list is unavailable.</p>")),
-            )
-                .into_response();
-        }
-    };
-    let mut body = String::from("<h1>Tools</h1>\n<ul>\n");
-    for tool in &tools {
-        body.push_str(&format!(
-            "<li><strong>{}</strong> {}</li>\n",
-            escape(&tool.name),
-            escape(&tool.title)
-        ));
-    }
-    body.push_str("</ul>\n");
-    if tools.is_empty() {
-        body.push_str("<p>No tools yet.</p>\n");
-    }
-    Html(page("Toolforge", &body)).into_response()
 }
 
 /// The front proxy's router.

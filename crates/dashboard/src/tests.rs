@@ -1,0 +1,576 @@
+//! Router tests of the dashboard's core against a real store and CA: sessions, CSRF,
+//! escaping, rate limits, the membership workflow and who sees what.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{ADMIN_URLS, DashboardConfig, DashboardState, router};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: DashboardState,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(&dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ca = Arc::new(pki::CertificateAuthority::create(now, time::Duration::days(30)).unwrap());
+    let accounts = Arc::new(::accounts::Accounts::new(
+        store,
+        ca,
+        ::accounts::AccountsConfig {
+            data_dir: dir.path().to_path_buf(),
+            homes_dir: dir.path().join("project"),
+            public_api_url: "https://127.0.0.1:30003".to_owned(),
+            cert_validity: time::Duration::days(10),
+            renew_before: time::Duration::days(1),
+            set_ownership: false,
+        },
+        Arc::new(::accounts::SystemClock),
+    ));
+    accounts
+        .create_user("root", "root@example.org", PASSWORD, true)
+        .await
+        .unwrap();
+    let state = DashboardState::new(
+        accounts,
+        DashboardConfig::new(
+            "http://127.0.0.1:8000".to_owned(),
+            "localhost".to_owned(),
+            8080,
+        ),
+    );
+    Fixture { _dir: dir, state }
+}
+
+/// A browser: one cookie jar, the last page's CSRF token, a client address.
+struct Browser {
+    app: axum::Router,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    addr: SocketAddr,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(fixture: &Fixture, addr: &str) -> Browser {
+        Browser {
+            app: router(fixture.state.clone()),
+            cookie: None,
+            csrf: None,
+            addr: format!("{addr}:40000").parse().unwrap(),
+        }
+    }
+
+    async fn send(&mut self, mut request: Request<Body>) -> Page {
+        request.extensions_mut().insert(ConnectInfo(self.addr));
+        if let Some(cookie) = &self.cookie {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        if let Some(set) = response.headers().get(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+            let pair = set.split(';').next().unwrap().to_owned();
+            self.cookie = pair.ends_with('=').then_some(None).unwrap_or(Some(pair));
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|value| value.to_str().unwrap().to_owned());
+        let body = String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        if let Some(token) = csrf_token(&body) {
+            self.csrf = Some(token);
+        }
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// A form post with the session's token, as the page's form would send it.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf.clone().expect("a page with a form was loaded first");
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn log_in(&mut self, user: &str, password: &str) -> Page {
+        self.get("/login").await;
+        self.post(
+            "/login",
+            &[("username", user), ("password", password), ("next", "/")],
+        )
+        .await
+    }
+
+    async fn sign_up(&mut self, user: &str, email: &str) -> Page {
+        self.get("/signup").await;
+        self.post(
+            "/signup",
+            &[
+                ("username", user),
+                ("email", email),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await
+    }
+}
+
+fn encode(text: &str) -> String {
+    crate::session::url_encode(text).replace('/', "%2F")
+}
+
+fn csrf_token(body: &str) -> Option<String> {
+    let start = body.find(r#"name="csrf_token" value=""#)? + r#"name="csrf_token" value=""#.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_owned())
+}
+
+#[track_caller]
+fn assert_redirect(page: &Page, to: &str) {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some(to));
+}
+
+#[tokio::test]
+async fn the_admin_logs_in_with_its_password_and_logging_out_ends_the_session() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.0.1");
+    let page = browser.log_in("root", PASSWORD).await;
+    assert_redirect(&page, "/");
+    let page = browser.get("/profile").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(r#"id="profile-name">root<"#), "{}", page.body);
+    let old_cookie = browser.cookie.clone().unwrap();
+    let page = browser.post("/logout", &[]).await;
+    assert_redirect(&page, "/");
+    // The old session id is worth nothing now, even replayed.
+    browser.cookie = Some(old_cookie);
+    let page = browser.get("/profile").await;
+    assert_redirect(&page, "/login?next=/profile");
+}
+
+#[tokio::test]
+async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
+    let fixture = fixture().await;
+    // A cross-site form: no cookie of ours, no token.
+    let mut stranger = Browser::new(&fixture, "10.0.0.2");
+    let page = stranger
+        .post_raw("/login", &[("username", "root"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("security token (CSRF)"), "{}", page.body);
+    // A logged-in victim whose browser sends the cookie, but the attacker has no token.
+    let mut victim = Browser::new(&fixture, "10.0.0.3");
+    victim.log_in("root", PASSWORD).await;
+    let page = victim
+        .post_raw("/profile/settings/ssh-keys/add", &[("public_key", "x")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = victim
+        .post_raw(
+            "/profile/settings/ssh-keys/add",
+            &[("csrf_token", "0000"), ("public_key", "x")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // With the token, the same form reaches its handler (which names the key rule).
+    victim.get("/profile/settings/ssh-keys/").await;
+    let page = victim
+        .post("/profile/settings/ssh-keys/add", &[("public_key", "x")])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Unsupported key type"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn script_in_every_text_field_comes_back_escaped() {
+    let fixture = fixture().await;
+    let script = "<script>alert(1)</script>";
+    let escaped = "&#60;script&#62;alert(1)&#60;/script&#62;";
+    let mut browser = Browser::new(&fixture, "10.0.0.4");
+    // Sign-up: every field is echoed back in the form or its error.
+    browser.get("/signup").await;
+    let page = browser
+        .post(
+            "/signup",
+            &[
+                ("username", script),
+                ("email", script),
+                ("password", "x"),
+                ("password2", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(!page.body.contains(script), "{}", page.body);
+    assert!(page.body.contains(escaped), "{}", page.body);
+    // Log-in echoes the user name.
+    let page = browser.log_in(script, "wrong").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(!page.body.contains(script) && page.body.contains(escaped));
+    // Availability API: JSON, not HTML, and the browser script writes it as text.
+    // A real account with a script in its SSH key comment, reason and comments.
+    let page = browser.sign_up("mallory", "mallory@example.org").await;
+    assert_redirect(&page, "/profile");
+    fixture
+        .state
+        .store
+        .confirm_email("mallory", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    browser.get("/profile/settings/ssh-keys/").await;
+    let key = format!("{} {script}", &ED25519[..ED25519.rfind(' ').unwrap()]);
+    let page = browser
+        .post("/profile/settings/ssh-keys/add", &[("public_key", &key)])
+        .await;
+    assert_redirect(&page, "/profile/settings/ssh-keys/");
+    let page = browser.get("/profile/settings/ssh-keys/").await;
+    assert!(!page.body.contains(script) && page.body.contains(escaped), "{}", page.body);
+    let page = browser
+        .post("/profile/settings/ssh-keys/add", &[("public_key", script)])
+        .await;
+    assert!(!page.body.contains(script) && page.body.contains(escaped), "{}", page.body);
+    browser.get("/tools/membership/apply").await;
+    let page = browser
+        .post("/tools/membership/apply", &[("reason", script)])
+        .await;
+    let request_url = page.location.clone().unwrap();
+    browser.get(&request_url).await;
+    browser
+        .post(&format!("{request_url}/comment"), &[("comment", script)])
+        .await;
+    let page = browser.get(&request_url).await;
+    assert_eq!(page.body.matches(escaped).count(), 2, "{}", page.body);
+    assert!(!page.body.contains(script));
+    // The admin's queue shows the reason too.
+    let mut admin = Browser::new(&fixture, "10.0.0.5");
+    admin.log_in("root", PASSWORD).await;
+    let page = admin.get("/tools/membership/queue?status=all").await;
+    assert!(!page.body.contains(script) && page.body.contains("&#60;script&#62;"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_non_admin_gets_403_on_every_admin_url() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.0.6");
+    browser.sign_up("alice", "alice@example.org").await;
+    browser.get("/profile").await;
+    for (method, url) in ADMIN_URLS {
+        let page = match *method {
+            "GET" => browser.get(url).await,
+            _ => browser.post(url, &[("action", "approve")]).await,
+        };
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{method} {url}: {}", page.body);
+        assert!(page.body.contains("for Toolforge admins only"), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn the_eleventh_failed_log_in_within_a_minute_is_refused() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.0.7");
+    for idx in 0..10 {
+        let page = browser.log_in("root", "wrong password").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "attempt {}", idx + 1);
+    }
+    let page = browser.log_in("root", "wrong password").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.body.contains("Too many failed log-ins"), "{}", page.body);
+    // Even the right password waits, from this address and for this account.
+    let page = browser.log_in("root", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let mut elsewhere = Browser::new(&fixture, "10.0.0.8");
+    let page = elsewhere.log_in("root", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn membership_goes_pending_feedback_pending_approved_with_comments_both_ways() {
+    let fixture = fixture().await;
+    let mut alice = Browser::new(&fixture, "10.0.1.1");
+    alice.sign_up("alice", "alice@example.org").await;
+    // Unconfirmed: no request.
+    let page = alice.get("/tools/membership/apply").await;
+    assert!(page.body.contains(r#"id="membership-unconfirmed""#), "{}", page.body);
+    let page = alice
+        .post("/tools/membership/apply", &[("reason", "a bot")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!fixture.state.is_member("alice").await.unwrap());
+
+    let mut admin = Browser::new(&fixture, "10.0.1.2");
+    admin.log_in("root", PASSWORD).await;
+    admin.get("/tools/membership/queue").await;
+    let page = admin
+        .post("/admin/users/alice/confirm-email", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+
+    alice.get("/tools/membership/apply").await;
+    let page = alice
+        .post("/tools/membership/apply", &[("reason", "I run a bot")])
+        .await;
+    let url = page.location.clone().unwrap();
+    // With an open request, the membership page sends her to it.
+    assert_redirect(&alice.get("/tools/membership/").await, &url);
+    assert!(alice.get(&url).await.body.contains(r#"data-status="pending""#));
+
+    admin.get(&url).await;
+    admin
+        .post(&format!("{url}/comment"), &[("comment", "Which bot?")])
+        .await;
+    let page = alice.get(&url).await;
+    assert!(page.body.contains(r#"data-status="feedback""#), "{}", page.body);
+    assert!(page.body.contains("Which bot?"));
+    alice
+        .post(&format!("{url}/comment"), &[("comment", "A spelling bot")])
+        .await;
+    assert!(alice.get(&url).await.body.contains(r#"data-status="pending""#));
+
+    admin.get(&url).await;
+    let page = admin
+        .post(&format!("{url}/decide"), &[("action", "approve")])
+        .await;
+    assert_redirect(&page, &url);
+    assert!(fixture.state.is_member("alice").await.unwrap());
+    let page = alice.get("/tools/membership/").await;
+    assert!(page.body.contains("You are already a member of Toolforge"), "{}", page.body);
+    // A closed request does not change.
+    admin.get(&url).await;
+    let page = admin
+        .post(&format!("{url}/decide"), &[("action", "decline")])
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    let audit = fixture
+        .state
+        .store
+        .list_audit(&store::AuditFilter::default())
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    assert!(actions.contains(&"membership approve"), "{actions:?}");
+    assert!(actions.contains(&"membership comment"), "{actions:?}");
+    assert!(actions.contains(&"user confirm-email"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn a_suppressed_request_is_seen_by_admins_only() {
+    let fixture = fixture().await;
+    let mut author = Browser::new(&fixture, "10.0.2.1");
+    author.sign_up("troll", "troll@example.org").await;
+    fixture
+        .state
+        .store
+        .confirm_email("troll", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    author.get("/tools/membership/apply").await;
+    let url = author
+        .post("/tools/membership/apply", &[("reason", "abuse")])
+        .await
+        .location
+        .unwrap();
+    let mut peer = Browser::new(&fixture, "10.0.2.2");
+    peer.sign_up("peer", "peer@example.org").await;
+    assert_eq!(peer.get(&url).await.status, StatusCode::NOT_FOUND);
+
+    let mut admin = Browser::new(&fixture, "10.0.2.3");
+    admin.log_in("root", PASSWORD).await;
+    admin.get(&url).await;
+    assert_redirect(&admin.post(&format!("{url}/suppress"), &[]).await, &url);
+    assert_eq!(peer.get(&url).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(author.get(&url).await.status, StatusCode::NOT_FOUND);
+    let page = author.get("/tools/membership/").await;
+    assert!(!page.body.contains("abuse"), "{}", page.body);
+    let page = admin.get("/tools/membership/queue").await;
+    assert!(page.body.contains("abuse") && page.body.contains("(suppressed)"));
+    assert_eq!(admin.get(&url).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_locked_user_cannot_log_in() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.3.1");
+    browser.sign_up("locky", "locky@example.org").await;
+    assert_eq!(browser.get("/profile").await.status, StatusCode::OK);
+    sqlx_lock(&fixture, "locky").await;
+    // The running session ends at once, and a new log-in is refused.
+    assert_redirect(&browser.get("/profile").await, "/login?next=/profile");
+    let page = browser.log_in("locky", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("This account is locked"), "{}", page.body);
+}
+
+async fn sqlx_lock(fixture: &Fixture, user: &str) {
+    fixture
+        .state
+        .store
+        .set_user_locked(user, true, "test", "root", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sign_up_refuses_names_that_break_the_rule_or_are_taken() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.4.1");
+    browser.get("/signup").await;
+    let page = browser
+        .post(
+            "/signup",
+            &[
+                ("username", "Bad Name"),
+                ("email", "x@example.org"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("must start with a-z"), "{}", page.body);
+    let page = browser.sign_up("root", "x@example.org").await;
+    assert!(
+        page.body.contains("The name &#39;root&#39; is already taken by a user")
+            || page.body.contains("The name &#x27;root&#x27; is already taken by a user"),
+        "{}",
+        page.body
+    );
+    let page = browser.get("/register/api/shellname/root").await;
+    assert!(page.body.contains(r#""available":false"#), "{}", page.body);
+    let page = browser.get("/register/api/shellname/newname").await;
+    assert!(page.body.contains(r#""available":true"#), "{}", page.body);
+}
+
+#[tokio::test]
+async fn without_a_mail_server_the_sign_up_page_says_an_admin_must_confirm() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.5.1");
+    let page = browser.get("/signup").await;
+    assert!(page.body.contains(r#"id="signup-no-mail""#));
+    browser.sign_up("nomail", "nomail@example.org").await;
+    let page = browser.get("/profile").await;
+    assert!(page.body.contains("a Toolforge admin must confirm"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn ssh_keys_are_listed_with_their_fingerprints_and_deleted() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.6.1");
+    browser.sign_up("keyholder", "k@example.org").await;
+    browser.get("/profile/settings/ssh-keys/").await;
+    browser
+        .post("/profile/settings/ssh-keys/add", &[("public_key", ED25519)])
+        .await;
+    let page = browser.get("/profile/settings/ssh-keys/").await;
+    assert!(page.body.contains("SHA256:4YUG7dnDESJFyRyi4ApWkc4Sh+LHKsKlyt9CCT3iLh8"), "{}", page.body);
+    let page = browser
+        .post("/profile/settings/ssh-keys/add", &[("public_key", ED25519)])
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    let id = fixture.state.store.ssh_keys("keyholder").await.unwrap()[0].id;
+    let page = browser
+        .post(&format!("/profile/settings/ssh-keys/{id}/delete"), &[])
+        .await;
+    assert_redirect(&page, "/profile/settings/ssh-keys/");
+    assert!(fixture.state.store.ssh_keys("keyholder").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_old_password_and_logs_out_other_sessions() {
+    let fixture = fixture().await;
+    let mut first = Browser::new(&fixture, "10.0.7.1");
+    first.sign_up("pat", "pat@example.org").await;
+    let mut second = Browser::new(&fixture, "10.0.7.2");
+    second.log_in("pat", PASSWORD).await;
+    first.get("/profile/settings/change_password/").await;
+    let page = first
+        .post(
+            "/profile/settings/change_password/",
+            &[
+                ("old_password", "wrong"),
+                ("new_password", "another long one"),
+                ("new_password2", "another long one"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("The current password is wrong"));
+    let page = first
+        .post(
+            "/profile/settings/change_password/",
+            &[
+                ("old_password", PASSWORD),
+                ("new_password", "another long one"),
+                ("new_password2", "another long one"),
+            ],
+        )
+        .await;
+    assert_redirect(&page, "/profile");
+    assert_eq!(first.get("/profile").await.status, StatusCode::OK);
+    assert_redirect(&second.get("/profile").await, "/login?next=/profile");
+    assert_redirect(&second.log_in("pat", "another long one").await, "/");
+}
+
+#[tokio::test]
+async fn unknown_pages_get_the_404_page_in_the_layout() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.8.1");
+    let page = browser.get("/no/such/page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains(r#"id="error-page" data-status="404""#));
+    assert!(page.body.contains(r#"id="nav""#));
+}
+
+const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONuu49nGsxHUjA7T7CbHhbxHOvp8FoKHnCNR/lC3qqR test@example";

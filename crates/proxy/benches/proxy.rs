@@ -1,0 +1,3 @@
+//! The proxy benchmark (being written).
+
+fn main() {}

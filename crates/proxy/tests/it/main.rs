@@ -1,0 +1,6 @@
+//! Tests of the front proxy with real upstream HTTP servers on loopback.
+
+mod forwarding;
+mod pages;
+mod protocols;
+mod support;
