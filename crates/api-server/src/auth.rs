@@ -4,7 +4,8 @@
 //! Checked on every request, never cached per connection, so keep-alive connections
 //! and TLS resumption cannot outlive a regeneration: the certificate must be signed by
 //! our CA, be within its validity, be registered and not revoked, and name an existing
-//! tool or user of the right kind.
+//! tool or user of the right kind, and a user must not be locked (a disabled tool is
+//! refused with 403 by `authz`, saying so).
 
 use std::sync::Arc;
 
@@ -166,6 +167,12 @@ async fn identity_of(
                 .get_user(name)
                 .await?
                 .ok_or_else(|| refuse(format!("user '{name}' no longer exists")))?;
+            // A locked user's certificate and tokens are refused, as a revoked one's.
+            if user.locked_at.is_some() {
+                return Err(refuse(format!(
+                    "user '{name}' is locked by a Toolforge admin; its credentials cannot be used"
+                )));
+            }
             Ok(Identity::User {
                 name: user.name,
                 is_admin: user.is_admin,

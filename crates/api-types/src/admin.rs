@@ -21,6 +21,12 @@ pub enum AdminRequest {
     UserShow { name: String },
     /// `user kubeconfig NAME --tool TOOL`.
     UserKubeconfig { name: String, tool: String },
+    /// `user set-admin NAME true|false`.
+    UserSetAdmin { name: String, admin: bool },
+    /// `user lock NAME [--reason TEXT]`: the user's certificate and tokens are refused.
+    UserLock { name: String, reason: String },
+    /// `user unlock NAME`.
+    UserUnlock { name: String },
     /// `tool create NAME --maintainer USER [--title T] [--description D]`.
     ToolCreate {
         name: String,
@@ -38,6 +44,25 @@ pub enum AdminRequest {
     ToolAddMaintainer { tool: String, member: String },
     /// `tool remove-maintainer NAME USER_OR_TOOL`.
     ToolRemoveMaintainer { tool: String, member: String },
+    /// `tool disable NAME [--reason TEXT]`: everything stops, credentials are refused,
+    /// archive and deletion are scheduled 40 days later.
+    ToolDisable { name: String, reason: String },
+    /// `tool enable NAME`.
+    ToolEnable { name: String },
+    /// `ban-ip ADDR|CIDR --reason TEXT`.
+    BanIp { network: String, reason: String },
+    /// `unban-ip ADDR|CIDR`.
+    UnbanIp { network: String },
+    /// `bans`.
+    Bans,
+    /// `audit [--since DURATION] [--actor A] [--target T] [--limit N]`.
+    Audit {
+        /// Only records of the last this many seconds.
+        since_secs: Option<u64>,
+        actor: Option<String>,
+        target: Option<String>,
+        limit: Option<u32>,
+    },
     /// `creds regenerate TOOL_OR_USER`.
     CredsRegenerate { name: String },
     /// `creds renew`: renew what is due now (the daemon also does this on its own).
@@ -121,6 +146,9 @@ pub struct UserView {
     /// The tools the user maintains directly.
     pub tools: Vec<String>,
     pub certificate: Option<CertificateView>,
+    /// RFC 3339, when an admin locked the account; absent when it is not locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_at: Option<String>,
     /// Only on `user create` without `--password-stdin`: the generated password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
@@ -149,6 +177,47 @@ pub struct ToolView {
     pub home: String,
     pub maintainers: Vec<MemberView>,
     pub certificate: Option<CertificateView>,
+    /// For a disabled tool: why, by whom, and when it is archived and deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<DisabledView>,
+}
+
+/// A disabled tool's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisabledView {
+    pub reason: String,
+    pub disabled_by: String,
+    /// RFC 3339.
+    pub disabled_at: String,
+    /// RFC 3339: when the home is archived.
+    pub archive_at: String,
+    /// RFC 3339: when the tool is deleted.
+    pub delete_at: String,
+}
+
+/// A banned network of the front proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanView {
+    /// Canonical CIDR form (`203.0.113.7/32`, `2001:db8::/32`).
+    pub network: String,
+    pub reason: String,
+    pub created_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// One record of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntryView {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// `unix:<user>` through the admin socket, the user name through the dashboard,
+    /// `toolforged` for the daemon's scheduled actions.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
 }
 
 /// The answer to `tool delete`.

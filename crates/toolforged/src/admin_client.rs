@@ -53,6 +53,14 @@ pub enum AdminCommand {
     /// Per-tool quota overrides.
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Ban an address or network at the front proxy (audit-logged).
+    BanIp(crate::admin_procedures::BanIpArgs),
+    /// Lift the ban of an address or network.
+    UnbanIp(crate::admin_procedures::UnbanIpArgs),
+    /// List the banned addresses and networks.
+    Bans,
+    /// The audit log of admin actions: who did what, on what, when; newest first.
+    Audit(crate::admin_procedures::AuditArgs),
 }
 
 /// `toolforged admin quota …`.
@@ -133,6 +141,20 @@ pub enum UserCommand {
         #[arg(long)]
         tool: String,
     },
+    /// Grant (true) or revoke (false) platform admin rights.
+    SetAdmin {
+        name: String,
+        #[arg(value_name = "true|false", value_parser = crate::admin_procedures::parse_bool)]
+        admin: bool,
+    },
+    /// Lock a user: their certificate and tokens are refused and they cannot log in.
+    Lock {
+        name: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Unlock a user.
+    Unlock { name: String },
 }
 
 /// `toolforged admin tool …`.
@@ -152,8 +174,17 @@ pub enum ToolCommand {
     List,
     /// Show one tool.
     Show { name: String },
-    /// Delete a tool; its home is archived under <data-dir>/archive/.
+    /// Delete a tool now; its home is archived under <data-dir>/archive/.
     Delete { name: String },
+    /// Disable a tool: its jobs and webservice stop at once, its credentials are refused,
+    /// and its home is archived and the tool deleted 40 days later.
+    Disable {
+        name: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Enable a disabled tool again: its continuous jobs start, schedules fire again.
+    Enable { name: String },
     /// Add a user or a tool as maintainer.
     AddMaintainer { name: String, member: String },
     /// Remove a maintainer.
@@ -298,6 +329,23 @@ fn build_request(command: AdminCommand) -> Result<AdminRequest, String> {
         AdminCommand::Quota(QuotaCommand::Reset { tool, keys }) => {
             AdminRequest::QuotaReset { tool, keys }
         }
+        AdminCommand::BanIp(args) => crate::admin_procedures::ban_request(args)?,
+        AdminCommand::UnbanIp(args) => AdminRequest::UnbanIp {
+            network: args.network,
+        },
+        AdminCommand::Bans => AdminRequest::Bans,
+        AdminCommand::Audit(args) => crate::admin_procedures::audit_request(args)?,
+        AdminCommand::User(UserCommand::SetAdmin { name, admin }) => {
+            AdminRequest::UserSetAdmin { name, admin }
+        }
+        AdminCommand::User(UserCommand::Lock { name, reason }) => {
+            AdminRequest::UserLock { name, reason }
+        }
+        AdminCommand::User(UserCommand::Unlock { name }) => AdminRequest::UserUnlock { name },
+        AdminCommand::Tool(ToolCommand::Disable { name, reason }) => {
+            AdminRequest::ToolDisable { name, reason }
+        }
+        AdminCommand::Tool(ToolCommand::Enable { name }) => AdminRequest::ToolEnable { name },
     })
 }
 
@@ -312,6 +360,9 @@ fn exchange(socket: &std::path::Path, request: &AdminRequest) -> anyhow::Result<
 }
 
 fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
+    if let Some(text) = crate::admin_procedures::render(request, value) {
+        return text;
+    }
     let parse = |value: &serde_json::Value| value.clone();
     match request {
         AdminRequest::UserCreate { .. } | AdminRequest::UserShow { .. } => {
@@ -471,6 +522,16 @@ fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
         AdminRequest::QuotaShow { .. }
         | AdminRequest::QuotaSet { .. }
         | AdminRequest::QuotaReset { .. } => crate::admin_quota::render(request, value),
+        // Rendered by admin_procedures above.
+        AdminRequest::UserSetAdmin { .. }
+        | AdminRequest::UserLock { .. }
+        | AdminRequest::UserUnlock { .. }
+        | AdminRequest::ToolDisable { .. }
+        | AdminRequest::ToolEnable { .. }
+        | AdminRequest::BanIp { .. }
+        | AdminRequest::UnbanIp { .. }
+        | AdminRequest::Bans
+        | AdminRequest::Audit { .. } => format!("{value}\n"),
     }
 }
 
@@ -499,6 +560,12 @@ fn render_user(user: &UserView) -> String {
         ("Name", user.name.clone()),
         ("E-mail", user.email.clone()),
         ("Admin", yes_no(user.admin)),
+        (
+            "Locked",
+            user.locked_at
+                .as_ref()
+                .map_or_else(|| "no".to_owned(), |at| format!("since {at}")),
+        ),
         ("Created", user.created_at.clone()),
         (
             "Tools",
@@ -538,6 +605,22 @@ fn render_tool(tool: &ToolView) -> String {
         ("Maintainers", maintainers.join(", ")),
         ("Created", tool.created_at.clone()),
     ];
+    if let Some(disabled) = &tool.disabled {
+        let reason = if disabled.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", disabled.reason)
+        };
+        rows.push((
+            "Disabled",
+            format!(
+                "at {} by {}{reason}",
+                disabled.disabled_at, disabled.disabled_by
+            ),
+        ));
+        rows.push(("Archive at", disabled.archive_at.clone()));
+        rows.push(("Delete at", disabled.delete_at.clone()));
+    }
     if let Some(cert) = &tool.certificate {
         rows.push((
             "Certificate",
@@ -554,7 +637,7 @@ fn fields(rows: &[(&str, String)]) -> String {
         .collect()
 }
 
-fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (idx, cell) in row.iter().enumerate() {

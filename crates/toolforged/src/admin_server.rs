@@ -6,8 +6,8 @@ use std::sync::Arc;
 use accounts::Accounts;
 use api_types::admin::{
     AdminError, AdminRequest, AdminResponse, CertificateView, CredsRegenerated, CredsRenewed,
-    KeyRotated, Kubeconfig, MaintainersChanged, MemberView, TokenCreated, TokenView, ToolDeleted,
-    ToolView, UserView,
+    KeyRotated, Kubeconfig, MaintainersChanged, MemberView, TokenCreated, TokenView, ToolView,
+    UserView,
 };
 use store::PrincipalKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,7 +23,7 @@ pub async fn serve(
     listener: UnixListener,
     accounts: Arc<Accounts>,
     secrets: Arc<secrets::Secrets>,
-    engine: jobs_engine::JobsEngine,
+    ops: Arc<admin_ops::AdminOps>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -40,7 +40,9 @@ pub async fn serve(
         };
         let accounts = accounts.clone();
         let secrets = secrets.clone();
-        let engine = engine.clone();
+        let ops = ops.clone();
+        // Who asks: every mutating command is audit-logged with this actor.
+        let actor = crate::admin_procedures::peer_actor(&stream);
         tracker.spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut buf = Vec::new();
@@ -49,7 +51,7 @@ pub async fn serve(
                 return;
             }
             let response = match serde_json::from_slice::<AdminRequest>(&buf) {
-                Ok(request) => handle(&accounts, &secrets, &engine, request).await,
+                Ok(request) => handle(&accounts, &secrets, &ops, &actor, request).await,
                 Err(err) => refused(format!("malformed admin request: {err}")),
             };
             let text = serde_json::to_vec(&response).unwrap_or_default();
@@ -61,38 +63,36 @@ pub async fn serve(
     }
 }
 
-/// Carries out one admin request.
+/// Carries out one admin request of `actor` (`unix:<user>`); every mutating command
+/// leaves an audit record (`admin_ops`' invariant).
 pub async fn handle(
     accounts: &Accounts,
     secrets: &secrets::Secrets,
-    engine: &jobs_engine::JobsEngine,
+    ops: &admin_ops::AdminOps,
+    actor: &str,
+    request: AdminRequest,
+) -> AdminResponse {
+    // Disable, enable, delete, bans, user flags and the audit log record themselves.
+    if let Some(response) = crate::admin_procedures::handle(ops, actor, &request).await {
+        return response;
+    }
+    let command = command_name(&request);
+    let audit = crate::admin_procedures::audit_of(&request);
+    let response = respond(accounts, secrets, request).await;
+    if let (Some((target, detail)), AdminResponse::Ok(_)) = (audit, &response)
+        && let Err(err) = ops.record(actor, command, &target, &detail).await
+    {
+        tracing::error!(command, error = %admin_ops::error_chain(&err), "recording an admin action in the audit log failed");
+    }
+    response
+}
+
+async fn respond(
+    accounts: &Accounts,
+    secrets: &secrets::Secrets,
     request: AdminRequest,
 ) -> AdminResponse {
     let command = command_name(&request);
-    if let AdminRequest::ToolDelete { name } = &request {
-        // A deleted tool's jobs stop first, and nothing of them is left for a later tool
-        // of the same name: definitions, run history and captured output go with it.
-        if accounts
-            .store()
-            .get_tool(name)
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-        {
-            if let Err(err) = engine.flush(name).await {
-                tracing::error!(tool = %name, error = %render_error(&err), "stopping a deleted tool's jobs failed");
-                return AdminResponse::Error(AdminError {
-                    message: format!(
-                        "could not stop the jobs of tool '{name}': {}",
-                        render_error(&err)
-                    ),
-                    refused: false,
-                });
-            }
-            engine.logs().remove_tool(name);
-        }
-    }
     if request == AdminRequest::SecretsRotateKey {
         return rotate_key(secrets).await;
     }
@@ -135,6 +135,15 @@ fn command_name(request: &AdminRequest) -> &'static str {
         AdminRequest::QuotaShow { .. } => "quota show",
         AdminRequest::QuotaSet { .. } => "quota set",
         AdminRequest::QuotaReset { .. } => "quota reset",
+        AdminRequest::UserSetAdmin { .. } => "user set-admin",
+        AdminRequest::UserLock { .. } => "user lock",
+        AdminRequest::UserUnlock { .. } => "user unlock",
+        AdminRequest::ToolDisable { .. } => "tool disable",
+        AdminRequest::ToolEnable { .. } => "tool enable",
+        AdminRequest::BanIp { .. } => "ban-ip",
+        AdminRequest::UnbanIp { .. } => "unban-ip",
+        AdminRequest::Bans => "bans",
+        AdminRequest::Audit { .. } => "audit",
     }
 }
 
@@ -238,13 +247,6 @@ async fn dispatch(
             json(&views)
         }
         AdminRequest::ToolShow { name } => json(&tool_view(accounts, &name).await?),
-        AdminRequest::ToolDelete { name } => {
-            let archive = accounts.delete_tool(&name).await?;
-            json(&ToolDeleted {
-                name,
-                archive: archive.display().to_string(),
-            })
-        }
         AdminRequest::ToolAddMaintainer { tool, member } => {
             let changed = store.add_maintainer(&tool, &member, accounts.now()).await?;
             json(&MaintainersChanged {
@@ -336,7 +338,17 @@ async fn dispatch(
         AdminRequest::SecretsRotateKey
         | AdminRequest::QuotaShow { .. }
         | AdminRequest::QuotaSet { .. }
-        | AdminRequest::QuotaReset { .. } => serde_json::Value::Null,
+        | AdminRequest::QuotaReset { .. }
+        | AdminRequest::ToolDelete { .. }
+        | AdminRequest::UserSetAdmin { .. }
+        | AdminRequest::UserLock { .. }
+        | AdminRequest::UserUnlock { .. }
+        | AdminRequest::ToolDisable { .. }
+        | AdminRequest::ToolEnable { .. }
+        | AdminRequest::BanIp { .. }
+        | AdminRequest::UnbanIp { .. }
+        | AdminRequest::Bans
+        | AdminRequest::Audit { .. } => serde_json::Value::Null,
     };
     Ok(value)
 }
@@ -382,6 +394,7 @@ async fn user_view(accounts: &Accounts, name: &str) -> accounts::Result<UserView
         email: user.email,
         admin: user.is_admin,
         created_at: rfc3339(user.created_at),
+        locked_at: user.locked_at.map(rfc3339),
         password: None,
     })
 }
@@ -399,6 +412,14 @@ async fn members(accounts: &Accounts, tool: &str) -> accounts::Result<Vec<Member
         .collect())
 }
 
+/// `tool show`'s answer as JSON.
+pub(crate) async fn tool_json(
+    accounts: &Accounts,
+    name: &str,
+) -> accounts::Result<serde_json::Value> {
+    Ok(json(&tool_view(accounts, name).await?))
+}
+
 async fn tool_view(accounts: &Accounts, name: &str) -> accounts::Result<ToolView> {
     let tool = accounts
         .store()
@@ -411,6 +432,7 @@ async fn tool_view(accounts: &Accounts, name: &str) -> accounts::Result<ToolView
     Ok(ToolView {
         maintainers: members(accounts, name).await?,
         certificate: certificate_view(accounts, name, PrincipalKind::Tool).await?,
+        disabled: crate::admin_procedures::disabled_view(accounts.store(), name).await?,
         home: accounts.tool_home(name).root.display().to_string(),
         name: tool.name,
         uid: tool.uid,

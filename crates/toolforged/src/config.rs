@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Run jobs even where they cannot be isolated.
     #[arg(long, env = "TOOLFORGE_ALLOW_UNISOLATED_JOBS")]
     pub allow_unisolated_jobs: bool,
+    /// Test hook: the scheduled deletion of disabled tools acts as if it were this much
+    /// later (e.g. 41d), so tests need not wait 40 days.
+    #[arg(long, hide = true, env = "TOOLFORGE_SCHEDULED_DELETION_CLOCK_OFFSET")]
+    pub scheduled_deletion_clock_offset: Option<String>,
 }
 
 /// The TOML file: the same settings, kebab-case, plus ones with no flag.
@@ -100,6 +104,8 @@ struct FileConfig {
     mail_compose_period: Option<String>,
     /// Most job e-mails composed per period, over all tools (the original: 10).
     mail_max_per_period: Option<u32>,
+    /// How often the daemon looks for disabled tools due for archive and deletion, e.g. "10m".
+    scheduled_deletion_interval: Option<String>,
 }
 
 /// Validated configuration of the daemon.
@@ -135,6 +141,10 @@ pub struct Config {
     pub mail_compose_period: std::time::Duration,
     /// Job e-mails: most mails composed per period.
     pub mail_max_per_period: u32,
+    /// How often disabled tools due for archive and deletion are looked for.
+    pub scheduled_deletion_interval: std::time::Duration,
+    /// Test hook: how far ahead the scheduled deletion's clock runs (zero in production).
+    pub scheduled_deletion_clock_offset: time::Duration,
 }
 
 impl Config {
@@ -265,6 +275,19 @@ impl Config {
                 Some(0) => bail!("mail-max-per-period must be at least 1"),
                 Some(max) => max,
                 None => 10,
+            },
+            scheduled_deletion_interval: duration(
+                file.scheduled_deletion_interval,
+                "scheduled-deletion-interval",
+                "10m",
+            )?,
+            scheduled_deletion_clock_offset: match &args.scheduled_deletion_clock_offset {
+                Some(text) => {
+                    time::Duration::try_from(parse_duration(text).with_context(|| {
+                        format!("invalid --scheduled-deletion-clock-offset '{text}'")
+                    })?)?
+                }
+                None => time::Duration::ZERO,
             },
         })
     }

@@ -1,6 +1,7 @@
 //! `toolforged`: the platform daemon and its admin command.
 
 mod admin_client;
+mod admin_procedures;
 mod admin_quota;
 mod admin_server;
 mod config;

@@ -208,6 +208,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(err) = engine.recover().await {
         tracing::error!(error = %format!("{err:#}"), "recovering jobs after the restart failed");
     }
+    // Notified after every ban change (ban-ip, unban-ip, the dashboard's bans); the front
+    // proxy reloads its ban list when it fires.
+    let bans_changed = Arc::new(tokio::sync::Notify::new());
+    let admin_ops = Arc::new(admin_ops::AdminOps::new(
+        accounts.clone(),
+        engine.clone(),
+        bans_changed.clone(),
+    ));
     let jobs_service = Arc::new(api_server::jobs::JobsService {
         engine: engine.clone(),
         images,
@@ -276,11 +284,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         web::proxy_router(state.clone(), config.public_domain.clone()),
         cancel.clone(),
     ));
+    // Disabled tools are archived and deleted 40 days later; the hidden
+    // --scheduled-deletion-clock-offset lets tests act "40 days later" now.
+    let deletion_clock: Arc<dyn accounts::Clock> = Arc::new(admin_ops::OffsetClock {
+        base: Arc::new(SystemClock),
+        offset: config.scheduled_deletion_clock_offset,
+    });
+    // Once before the daemon reports ready, so what is overdue goes first.
+    admin_ops::delete_due_tools_logged(&admin_ops, deletion_clock.now()).await;
+    tracker.spawn(admin_ops::deletion_worker(
+        admin_ops.clone(),
+        deletion_clock,
+        config.scheduled_deletion_interval,
+        cancel.clone(),
+    ));
     tracker.spawn(admin_server::serve(
         admin_listener,
         accounts.clone(),
         secrets.clone(),
-        engine,
+        admin_ops.clone(),
         cancel.clone(),
         tracker.clone(),
     ));
