@@ -135,7 +135,8 @@ impl AdminOps {
 
     /// Bans an address or CIDR network (`203.0.113.7`, `2001:db8::/32`) with a reason.
     pub async fn ban_ip(&self, actor: &str, network: &str, reason: &str) -> Result<Ban> {
-        let network = store::parse_network(network).map_err(|err| Error::Invalid(err.to_string()))?;
+        let network =
+            store::parse_network(network).map_err(|err| Error::Invalid(err.to_string()))?;
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(Error::Invalid(
@@ -154,7 +155,8 @@ impl AdminOps {
 
     /// Lifts the ban of exactly this address or network.
     pub async fn unban_ip(&self, actor: &str, network: &str) -> Result<Ban> {
-        let network = store::parse_network(network).map_err(|err| Error::Invalid(err.to_string()))?;
+        let network =
+            store::parse_network(network).map_err(|err| Error::Invalid(err.to_string()))?;
         let ban = self
             .store()
             .remove_ban(network, actor, self.accounts.now())
@@ -187,7 +189,13 @@ impl AdminOps {
         // tool and the gateway refuses its credentials, whatever happens next.
         let disabled = self
             .store()
-            .disable_tool(tool, reason.trim(), actor, self.accounts.now(), DELETE_AFTER)
+            .disable_tool(
+                tool,
+                reason.trim(),
+                actor,
+                self.accounts.now(),
+                DELETE_AFTER,
+            )
             .await?;
         self.engine
             .suspend_tool(tool)
@@ -289,7 +297,13 @@ impl AdminOps {
 
     /// Records an admin action made through another API (tool create, token create,
     /// quota set, …). `detail` must not hold a secret or a password.
-    pub async fn record(&self, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
+    pub async fn record(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
         self.store()
             .record_audit(&NewAudit {
                 actor,
@@ -308,8 +322,31 @@ impl AdminOps {
     }
 }
 
-/// Deletes disabled tools whose date has passed: at start, then every `interval`, until
-/// `cancel`. `clock` is injected so tests can act 40 days later without waiting.
+/// Deletes the disabled tools whose date has passed, logging what it did; the daemon
+/// calls it once before it reports ready, then [`deletion_worker`] every interval.
+pub async fn delete_due_tools_logged(ops: &AdminOps, now: time::OffsetDateTime) {
+    match ops.delete_due_tools(now).await {
+        Ok(done) => {
+            for (tool, res) in done {
+                match res {
+                    Ok(archive) => {
+                        tracing::info!(%tool, archive = %archive.display(), "deleted a tool disabled 40 days ago")
+                    }
+                    Err(err) => {
+                        tracing::warn!(%tool, error = %error_chain(&err), "could not delete a tool whose deletion was due")
+                    }
+                }
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %error_chain(&err), "looking for tools due for deletion failed")
+        }
+    }
+}
+
+/// Deletes disabled tools whose date has passed every `interval` (the first time one
+/// interval from now), until `cancel`. `clock` is injected so tests can act 40 days
+/// later without waiting.
 pub async fn deletion_worker(
     ops: Arc<AdminOps>,
     clock: Arc<dyn Clock>,
@@ -317,27 +354,11 @@ pub async fn deletion_worker(
     cancel: CancellationToken,
 ) {
     loop {
-        match ops.delete_due_tools(clock.now()).await {
-            Ok(done) => {
-                for (tool, res) in done {
-                    match res {
-                        Ok(archive) => {
-                            tracing::info!(%tool, archive = %archive.display(), "deleted a tool disabled 40 days ago")
-                        }
-                        Err(err) => {
-                            tracing::warn!(%tool, error = %error_chain(&err), "could not delete a tool whose deletion was due")
-                        }
-                    }
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %error_chain(&err), "looking for tools due for deletion failed")
-            }
-        }
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
         }
+        delete_due_tools_logged(&ops, clock.now()).await;
     }
 }
 

@@ -210,13 +210,15 @@ impl Store {
             }
         }
         let text = network.to_string();
-        sqlx::query("INSERT INTO bans (network, reason, created_by, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&text)
-            .bind(reason)
-            .bind(actor)
-            .bind(to_unix(now))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO bans (network, reason, created_by, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&text)
+        .bind(reason)
+        .bind(actor)
+        .bind(to_unix(now))
+        .execute(&mut *tx)
+        .await?;
         record_audit_in(
             &mut tx,
             &NewAudit {
@@ -473,7 +475,11 @@ impl Store {
             &mut tx,
             &NewAudit {
                 actor,
-                action: if admin { "user grant-admin" } else { "user revoke-admin" },
+                action: if admin {
+                    "user grant-admin"
+                } else {
+                    "user revoke-admin"
+                },
                 target: user,
                 detail: "",
                 at: now,

@@ -103,7 +103,12 @@ async fn a_ban_is_stored_once_audited_and_lifted_exactly() {
     );
     // A wider network may still be banned; the narrower ban stays.
     store
-        .add_ban(parse_network("203.0.0.0/16").unwrap(), "wider", "alice", NOW)
+        .add_ban(
+            parse_network("203.0.0.0/16").unwrap(),
+            "wider",
+            "alice",
+            NOW,
+        )
         .await
         .unwrap();
     assert_eq!(store.list_bans().await.unwrap().len(), 2);
