@@ -58,7 +58,10 @@ pub fn router() -> Router<DashboardState> {
             "/profile/settings/resend-confirmation",
             post(resend_confirmation),
         )
-        .route("/admin/users/{name}/confirm-email", post(confirm_email_as_admin))
+        .route(
+            "/admin/users/{name}/confirm-email",
+            post(confirm_email_as_admin),
+        )
 }
 
 // ---- sign-up ----
@@ -152,7 +155,8 @@ async fn create_account(
     }
     errors.password = password_rule(&form.password);
     if errors.password.is_none() && form.password != form.password2 {
-        errors.password2 = Some("The two passwords differ: type the same password twice.".to_owned());
+        errors.password2 =
+            Some("The two passwords differ: type the same password twice.".to_owned());
     }
     if errors.any() {
         let template = SignupPage {
@@ -359,7 +363,10 @@ async fn resend_confirmation(
 ) -> Result<Response, PageError> {
     if user.email_confirmed {
         session
-            .flash(FlashLevel::Info, "Your e-mail address is already confirmed.")
+            .flash(
+                FlashLevel::Info,
+                "Your e-mail address is already confirmed.",
+            )
             .await;
         return Ok(redirect("/profile"));
     }
@@ -476,8 +483,12 @@ async fn log_in(
         .with_layout(page));
     }
     let account = state.store.get_user(&username).await?;
-    let hash = account.as_ref().map(|account| account.password_hash.clone());
-    let locked = account.as_ref().is_some_and(|account| account.locked_at.is_some());
+    let hash = account
+        .as_ref()
+        .map(|account| account.password_hash.clone());
+    let locked = account
+        .as_ref()
+        .is_some_and(|account| account.locked_at.is_some());
     let password = form.password;
     // Verify against a throwaway hash when the user does not exist, so the answer takes
     // as long either way and does not tell which names exist.
@@ -729,6 +740,8 @@ async fn delete_ssh_key(
     if !state.store.delete_ssh_key(&user.name, id).await? {
         return Err(PageError::NotFound);
     }
-    session.flash(FlashLevel::Success, "The key was deleted.").await;
+    session
+        .flash(FlashLevel::Success, "The key was deleted.")
+        .await;
     Ok(redirect("/profile/settings/ssh-keys/"))
 }

@@ -25,7 +25,11 @@ pub const FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
 
 /// Middleware: refuses a state-changing request without the session's CSRF token.
-pub async fn verify(State(_state): State<DashboardState>, request: Request, next: Next) -> Response {
+pub async fn verify(
+    State(_state): State<DashboardState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -72,7 +76,8 @@ pub async fn verify(State(_state): State<DashboardState>, request: Request, next
         )
         .into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn form_token(bytes: &Bytes) -> Option<String> {

@@ -31,14 +31,20 @@ pub const MAX_TEXT_LEN: usize = 10_000;
 /// The membership routes.
 pub fn router() -> Router<DashboardState> {
     Router::new()
-        .route("/tools/membership", get(|| async { redirect("/tools/membership/") }))
+        .route(
+            "/tools/membership",
+            get(|| async { redirect("/tools/membership/") }),
+        )
         .route("/tools/membership/", get(show_membership))
         .route(
             "/tools/membership/apply",
             get(show_apply_form).post(create_request),
         )
         .route("/tools/membership/status/{id}", get(show_request))
-        .route("/tools/membership/status/{id}/comment", post(comment_request))
+        .route(
+            "/tools/membership/status/{id}/comment",
+            post(comment_request),
+        )
         .route("/tools/membership/status/{id}/decide", post(decide_request))
         .route(
             "/tools/membership/status/{id}/suppress",
@@ -281,7 +287,13 @@ async fn comment_request(
     };
     state
         .store
-        .comment_access_request(id, &user.name, comment, new_status, OffsetDateTime::now_utc())
+        .comment_access_request(
+            id,
+            &user.name,
+            comment,
+            new_status,
+            OffsetDateTime::now_utc(),
+        )
         .await?;
     if !by_applicant {
         crate::audit(
@@ -303,7 +315,9 @@ async fn comment_request(
         )
         .await;
     }
-    session.flash(FlashLevel::Success, "Your comment was added.").await;
+    session
+        .flash(FlashLevel::Success, "Your comment was added.")
+        .await;
     Ok(redirect(&format!("/tools/membership/status/{id}")))
 }
 
@@ -380,7 +394,14 @@ async fn decide_request(
         AccessStatus::Declined => "membership decline",
         _ => "membership feedback",
     };
-    crate::audit(&state, &user.name, action, &request.user_name, &format!("request {id}")).await?;
+    crate::audit(
+        &state,
+        &user.name,
+        action,
+        &request.user_name,
+        &format!("request {id}"),
+    )
+    .await?;
     tracing::info!(admin = %user.name, request = id, applicant = %request.user_name, status = status.as_str(), "a membership request was decided");
     let (verb, text) = match status {
         AccessStatus::Approved => (
@@ -454,7 +475,14 @@ async fn set_suppressed(
     } else {
         "membership unsuppress"
     };
-    crate::audit(state, &user.name, action, &request.user_name, &format!("request {id}")).await?;
+    crate::audit(
+        state,
+        &user.name,
+        action,
+        &request.user_name,
+        &format!("request {id}"),
+    )
+    .await?;
     session
         .flash(
             FlashLevel::Success,

@@ -234,10 +234,7 @@ impl PageError {
 
     fn title_and_message(&self) -> (&'static str, String) {
         match self {
-            PageError::NotFound => (
-                "Not found",
-                "There is no page at this address.".to_owned(),
-            ),
+            PageError::NotFound => ("Not found", "There is no page at this address.".to_owned()),
             PageError::Forbidden(reason) => ("Forbidden", reason.clone()),
             PageError::BadRequest(reason) => ("Bad request", reason.clone()),
             PageError::Conflict(reason) => ("Conflict", reason.clone()),

@@ -54,7 +54,10 @@ struct Slot {
 
 impl Session {
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.inner.slot.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The logged-in user's name, if any.
@@ -153,7 +156,11 @@ impl Session {
         Ok(parse_flashes(&stored))
     }
 
-    async fn start(&self, user: Option<&str>, lifetime: time::Duration) -> Result<String, PageError> {
+    async fn start(
+        &self,
+        user: Option<&str>,
+        lifetime: time::Duration,
+    ) -> Result<String, PageError> {
         let id: [u8; 32] = rand::random();
         let id = URL_SAFE_NO_PAD.encode(id);
         let hash = sha256_hex(id.as_bytes());
@@ -195,7 +202,11 @@ fn cookie_value(state: &DashboardState, id: &str, max_age: i64) -> String {
 
 /// Middleware: loads the session named by the cookie (if it is known and unexpired)
 /// into the request, and sends the cookie a handler set.
-pub async fn load(State(state): State<DashboardState>, mut request: Request, next: Next) -> Response {
+pub async fn load(
+    State(state): State<DashboardState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let now = OffsetDateTime::now_utc();
     let mut current = None;
     if let Some(id) = cookie(request.headers(), COOKIE_NAME) {
@@ -304,14 +315,10 @@ impl FromRequestParts<DashboardState> for OptionalUser {
         parts: &mut Parts,
         state: &DashboardState,
     ) -> Result<Self, Self::Rejection> {
-        let session = parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or_else(|| {
-                tracing::error!("a dashboard route runs without the session layer");
-                PageError::Internal.into_response()
-            })?;
+        let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+            tracing::error!("a dashboard route runs without the session layer");
+            PageError::Internal.into_response()
+        })?;
         let user = match session.user_name() {
             Some(name) => session_user(state, &name)
                 .await
@@ -320,10 +327,16 @@ impl FromRequestParts<DashboardState> for OptionalUser {
         };
         if user.is_none() && session.user_name().is_some() {
             // The account is gone or locked: the session ends here.
-            session.log_out().await.map_err(IntoResponse::into_response)?;
+            session
+                .log_out()
+                .await
+                .map_err(IntoResponse::into_response)?;
         }
         let reading = parts.method == Method::GET || parts.method == Method::HEAD;
-        let csrf_token = session.ensure().await.map_err(IntoResponse::into_response)?;
+        let csrf_token = session
+            .ensure()
+            .await
+            .map_err(IntoResponse::into_response)?;
         let flashes = if reading {
             session
                 .take_flashes()
@@ -382,11 +395,11 @@ impl FromRequestParts<DashboardState> for AdminUser {
             session,
         } = CurrentUser::from_request_parts(parts, state).await?;
         if !user.is_admin {
-            return Err(PageError::Forbidden(
-                "This page is for Toolforge admins only.".to_owned(),
-            )
-            .with_layout(page)
-            .into_response());
+            return Err(
+                PageError::Forbidden("This page is for Toolforge admins only.".to_owned())
+                    .with_layout(page)
+                    .into_response(),
+            );
         }
         Ok(AdminUser {
             user,
@@ -397,11 +410,12 @@ impl FromRequestParts<DashboardState> for AdminUser {
 }
 
 fn login_redirect(parts: &Parts) -> Response {
-    let next = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str());
-    let next: String = url_encode(if parts.method == Method::GET { next } else { "/" });
+    let next = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+    let next: String = url_encode(if parts.method == Method::GET {
+        next
+    } else {
+        "/"
+    });
     redirect(&format!("/login?next={next}"))
 }
 

@@ -37,13 +37,18 @@ pub struct PublicKey {
 pub fn parse(line: &str) -> Result<PublicKey, String> {
     let line = line.trim();
     if line.is_empty() {
-        return Err("Paste a public key: one line such as 'ssh-ed25519 AAAAC3Nz… you@host'.".to_owned());
+        return Err(
+            "Paste a public key: one line such as 'ssh-ed25519 AAAAC3Nz… you@host'.".to_owned(),
+        );
     }
     if line.contains('\n') {
         return Err("Paste one key at a time: the key must be a single line.".to_owned());
     }
     if line.contains("PRIVATE KEY") {
-        return Err("That is a private key: never share it. Paste the public key (the .pub file) instead.".to_owned());
+        return Err(
+            "That is a private key: never share it. Paste the public key (the .pub file) instead."
+                .to_owned(),
+        );
     }
     let mut fields = line.splitn(3, char::is_whitespace);
     let key_type = fields.next().unwrap_or_default();
@@ -56,17 +61,19 @@ pub fn parse(line: &str) -> Result<PublicKey, String> {
             KEY_TYPES.join(", ")
         ));
     }
-    let bytes = STANDARD
-        .decode(blob)
-        .map_err(|_| "The key's second field is not valid base64: copy the whole line of the .pub file.".to_owned())?;
+    let bytes = STANDARD.decode(blob).map_err(|_| {
+        "The key's second field is not valid base64: copy the whole line of the .pub file."
+            .to_owned()
+    })?;
     let mut reader = Reader(&bytes);
-    let inner_type = reader
-        .string()
-        .ok_or_else(|| truncated(key_type))?;
+    let inner_type = reader.string().ok_or_else(|| truncated(key_type))?;
     if inner_type != key_type.as_bytes() {
         return Err(format!(
             "The key data says it is a '{}' key, but the line says '{key_type}'.",
-            String::from_utf8_lossy(inner_type).chars().take(40).collect::<String>()
+            String::from_utf8_lossy(inner_type)
+                .chars()
+                .take(40)
+                .collect::<String>()
         ));
     }
     let bits = match key_type {

@@ -88,9 +88,12 @@ impl Browser {
         let response = self.app.clone().oneshot(request).await.unwrap();
         if let Some(set) = response.headers().get(header::SET_COOKIE) {
             let set = set.to_str().unwrap();
-            assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+                "{set}"
+            );
             let pair = set.split(';').next().unwrap().to_owned();
-            self.cookie = pair.ends_with('=').then_some(None).unwrap_or(Some(pair));
+            self.cookie = (!pair.ends_with('=')).then_some(pair);
         }
         let status = response.status();
         let location = response
@@ -124,7 +127,10 @@ impl Browser {
 
     /// A form post with the session's token, as the page's form would send it.
     async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.csrf.clone().expect("a page with a form was loaded first");
+        let token = self
+            .csrf
+            .clone()
+            .expect("a page with a form was loaded first");
         let mut all = vec![("csrf_token", token.as_str())];
         all.extend_from_slice(fields);
         self.post_raw(path, &all).await
@@ -193,7 +199,11 @@ async fn the_admin_logs_in_with_its_password_and_logging_out_ends_the_session() 
     assert_redirect(&page, "/");
     let page = browser.get("/profile").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains(r#"id="profile-name">root<"#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="profile-name">root<"#),
+        "{}",
+        page.body
+    );
     let old_cookie = browser.cookie.clone().unwrap();
     let page = browser.post("/logout", &[]).await;
     assert_redirect(&page, "/");
@@ -279,11 +289,19 @@ async fn script_in_every_text_field_comes_back_escaped() {
         .await;
     assert_redirect(&page, "/profile/settings/ssh-keys/");
     let page = browser.get("/profile/settings/ssh-keys/").await;
-    assert!(!page.body.contains(script) && page.body.contains(escaped), "{}", page.body);
+    assert!(
+        !page.body.contains(script) && page.body.contains(escaped),
+        "{}",
+        page.body
+    );
     let page = browser
         .post("/profile/settings/ssh-keys/add", &[("public_key", script)])
         .await;
-    assert!(!page.body.contains(script) && page.body.contains(escaped), "{}", page.body);
+    assert!(
+        !page.body.contains(script) && page.body.contains(escaped),
+        "{}",
+        page.body
+    );
     browser.get("/tools/membership/apply").await;
     let page = browser
         .post("/tools/membership/apply", &[("reason", script)])
@@ -300,7 +318,11 @@ async fn script_in_every_text_field_comes_back_escaped() {
     let mut admin = Browser::new(&fixture, "10.0.0.5");
     admin.log_in("root", PASSWORD).await;
     let page = admin.get("/tools/membership/queue?status=all").await;
-    assert!(!page.body.contains(script) && page.body.contains("&#60;script&#62;"), "{}", page.body);
+    assert!(
+        !page.body.contains(script) && page.body.contains("&#60;script&#62;"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -314,7 +336,12 @@ async fn a_non_admin_gets_403_on_every_admin_url() {
             "GET" => browser.get(url).await,
             _ => browser.post(url, &[("action", "approve")]).await,
         };
-        assert_eq!(page.status, StatusCode::FORBIDDEN, "{method} {url}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::FORBIDDEN,
+            "{method} {url}: {}",
+            page.body
+        );
         assert!(page.body.contains("for Toolforge admins only"), "{url}");
     }
 }
@@ -329,7 +356,11 @@ async fn the_eleventh_failed_log_in_within_a_minute_is_refused() {
     }
     let page = browser.log_in("root", "wrong password").await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(page.body.contains("Too many failed log-ins"), "{}", page.body);
+    assert!(
+        page.body.contains("Too many failed log-ins"),
+        "{}",
+        page.body
+    );
     // Even the right password waits, from this address and for this account.
     let page = browser.log_in("root", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
@@ -345,7 +376,11 @@ async fn membership_goes_pending_feedback_pending_approved_with_comments_both_wa
     alice.sign_up("alice", "alice@example.org").await;
     // Unconfirmed: no request.
     let page = alice.get("/tools/membership/apply").await;
-    assert!(page.body.contains(r#"id="membership-unconfirmed""#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="membership-unconfirmed""#),
+        "{}",
+        page.body
+    );
     let page = alice
         .post("/tools/membership/apply", &[("reason", "a bot")])
         .await;
@@ -355,9 +390,7 @@ async fn membership_goes_pending_feedback_pending_approved_with_comments_both_wa
     let mut admin = Browser::new(&fixture, "10.0.1.2");
     admin.log_in("root", PASSWORD).await;
     admin.get("/tools/membership/queue").await;
-    let page = admin
-        .post("/admin/users/alice/confirm-email", &[])
-        .await;
+    let page = admin.post("/admin/users/alice/confirm-email", &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
 
     alice.get("/tools/membership/apply").await;
@@ -367,19 +400,35 @@ async fn membership_goes_pending_feedback_pending_approved_with_comments_both_wa
     let url = page.location.clone().unwrap();
     // With an open request, the membership page sends her to it.
     assert_redirect(&alice.get("/tools/membership/").await, &url);
-    assert!(alice.get(&url).await.body.contains(r#"data-status="pending""#));
+    assert!(
+        alice
+            .get(&url)
+            .await
+            .body
+            .contains(r#"data-status="pending""#)
+    );
 
     admin.get(&url).await;
     admin
         .post(&format!("{url}/comment"), &[("comment", "Which bot?")])
         .await;
     let page = alice.get(&url).await;
-    assert!(page.body.contains(r#"data-status="feedback""#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"data-status="feedback""#),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Which bot?"));
     alice
         .post(&format!("{url}/comment"), &[("comment", "A spelling bot")])
         .await;
-    assert!(alice.get(&url).await.body.contains(r#"data-status="pending""#));
+    assert!(
+        alice
+            .get(&url)
+            .await
+            .body
+            .contains(r#"data-status="pending""#)
+    );
 
     admin.get(&url).await;
     let page = admin
@@ -388,7 +437,11 @@ async fn membership_goes_pending_feedback_pending_approved_with_comments_both_wa
     assert_redirect(&page, &url);
     assert!(fixture.state.is_member("alice").await.unwrap());
     let page = alice.get("/tools/membership/").await;
-    assert!(page.body.contains("You are already a member of Toolforge"), "{}", page.body);
+    assert!(
+        page.body.contains("You are already a member of Toolforge"),
+        "{}",
+        page.body
+    );
     // A closed request does not change.
     admin.get(&url).await;
     let page = admin
@@ -452,7 +505,11 @@ async fn a_locked_user_cannot_log_in() {
     assert_redirect(&browser.get("/profile").await, "/login?next=/profile");
     let page = browser.log_in("locky", PASSWORD).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.body.contains("This account is locked"), "{}", page.body);
+    assert!(
+        page.body.contains("This account is locked"),
+        "{}",
+        page.body
+    );
 }
 
 async fn sqlx_lock(fixture: &Fixture, user: &str) {
@@ -483,8 +540,11 @@ async fn sign_up_refuses_names_that_break_the_rule_or_are_taken() {
     assert!(page.body.contains("must start with a-z"), "{}", page.body);
     let page = browser.sign_up("root", "x@example.org").await;
     assert!(
-        page.body.contains("The name &#39;root&#39; is already taken by a user")
-            || page.body.contains("The name &#x27;root&#x27; is already taken by a user"),
+        page.body
+            .contains("The name &#39;root&#39; is already taken by a user")
+            || page
+                .body
+                .contains("The name &#x27;root&#x27; is already taken by a user"),
         "{}",
         page.body
     );
@@ -502,7 +562,11 @@ async fn without_a_mail_server_the_sign_up_page_says_an_admin_must_confirm() {
     assert!(page.body.contains(r#"id="signup-no-mail""#));
     browser.sign_up("nomail", "nomail@example.org").await;
     let page = browser.get("/profile").await;
-    assert!(page.body.contains("a Toolforge admin must confirm"), "{}", page.body);
+    assert!(
+        page.body.contains("a Toolforge admin must confirm"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -515,7 +579,12 @@ async fn ssh_keys_are_listed_with_their_fingerprints_and_deleted() {
         .post("/profile/settings/ssh-keys/add", &[("public_key", ED25519)])
         .await;
     let page = browser.get("/profile/settings/ssh-keys/").await;
-    assert!(page.body.contains("SHA256:4YUG7dnDESJFyRyi4ApWkc4Sh+LHKsKlyt9CCT3iLh8"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("SHA256:4YUG7dnDESJFyRyi4ApWkc4Sh+LHKsKlyt9CCT3iLh8"),
+        "{}",
+        page.body
+    );
     let page = browser
         .post("/profile/settings/ssh-keys/add", &[("public_key", ED25519)])
         .await;
@@ -525,7 +594,15 @@ async fn ssh_keys_are_listed_with_their_fingerprints_and_deleted() {
         .post(&format!("/profile/settings/ssh-keys/{id}/delete"), &[])
         .await;
     assert_redirect(&page, "/profile/settings/ssh-keys/");
-    assert!(fixture.state.store.ssh_keys("keyholder").await.unwrap().is_empty());
+    assert!(
+        fixture
+            .state
+            .store
+            .ssh_keys("keyholder")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -573,4 +650,5 @@ async fn unknown_pages_get_the_404_page_in_the_layout() {
     assert!(page.body.contains(r#"id="nav""#));
 }
 
-const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONuu49nGsxHUjA7T7CbHhbxHOvp8FoKHnCNR/lC3qqR test@example";
+const ED25519: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONuu49nGsxHUjA7T7CbHhbxHOvp8FoKHnCNR/lC3qqR test@example";

@@ -245,13 +245,12 @@ impl Store {
     /// Takes (reads and clears) a session's flash messages.
     pub async fn take_flash(&self, id_hash: &str) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        let flash: Option<String> = sqlx::query(
-            "SELECT flash FROM dashboard_sessions WHERE id_hash = ? AND flash != ''",
-        )
-        .bind(id_hash)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| row.get(0));
+        let flash: Option<String> =
+            sqlx::query("SELECT flash FROM dashboard_sessions WHERE id_hash = ? AND flash != ''")
+                .bind(id_hash)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.get(0));
         if flash.is_some() {
             sqlx::query("UPDATE dashboard_sessions SET flash = '' WHERE id_hash = ?")
                 .bind(id_hash)
@@ -422,7 +421,9 @@ impl Store {
                 key_blob: row.get(2),
                 comment: row.get(3),
                 fingerprint: row.get(4),
-                bits: row.get::<Option<i64>, _>(5).and_then(|b| u32::try_from(b).ok()),
+                bits: row
+                    .get::<Option<i64>, _>(5)
+                    .and_then(|b| u32::try_from(b).ok()),
                 created_at: from_unix(row.get(6)),
             })
             .collect())
