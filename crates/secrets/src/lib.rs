@@ -297,6 +297,16 @@ impl Secrets {
         }))
     }
 
+    /// The names of `tool`'s envvars, sorted, without reading or decrypting any value
+    /// (the dashboard's tool page shows names only).
+    pub async fn names(&self, tool: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM envvars WHERE tool = ? ORDER BY name")
+            .bind(tool)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// Every envvar of `tool`, decrypted, by name.
     pub async fn list(&self, tool: &str) -> Result<Vec<Envvar>> {
         let ring = self.ring.read().await;

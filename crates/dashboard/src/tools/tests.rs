@@ -1,0 +1,566 @@
+//! Router tests of the tool pages and toolinfo.json against a real store, CA and tool
+//! homes: creation with bad and taken names, maintainers, who sees what, the
+//! kubeconfig, escaping and CSRF on these forms.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{DashboardConfig, DashboardState, router};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: DashboardState,
+}
+
+/// A dashboard with admin `root` and members `alice` and `bob` (accounts an admin made
+/// count as members).
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(&dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ca = Arc::new(pki::CertificateAuthority::create(now, time::Duration::days(30)).unwrap());
+    let accounts = Arc::new(::accounts::Accounts::new(
+        store,
+        ca,
+        ::accounts::AccountsConfig {
+            data_dir: dir.path().to_path_buf(),
+            homes_dir: dir.path().join("project"),
+            public_api_url: "https://127.0.0.1:30003".to_owned(),
+            cert_validity: time::Duration::days(10),
+            renew_before: time::Duration::days(1),
+            set_ownership: false,
+        },
+        Arc::new(::accounts::SystemClock),
+    ));
+    for (name, admin) in [("root", true), ("alice", false), ("bob", false)] {
+        accounts
+            .create_user(name, &format!("{name}@example.org"), PASSWORD, admin)
+            .await
+            .unwrap();
+    }
+    let state = DashboardState::new(
+        accounts,
+        DashboardConfig::new(
+            "http://127.0.0.1:8000".to_owned(),
+            "toolforge.org".to_owned(),
+            8080,
+        ),
+    );
+    Fixture { _dir: dir, state }
+}
+
+struct Browser {
+    app: axum::Router,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    addr: SocketAddr,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    content_type: String,
+    body: String,
+}
+
+impl Browser {
+    fn new(fixture: &Fixture) -> Browser {
+        Browser {
+            app: router(fixture.state.clone()),
+            cookie: None,
+            csrf: None,
+            addr: "10.1.0.1:40000".parse().unwrap(),
+        }
+    }
+
+    async fn send(&mut self, mut request: Request<Body>) -> Page {
+        request.extensions_mut().insert(ConnectInfo(self.addr));
+        if let Some(cookie) = &self.cookie {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        if let Some(set) = response.headers().get(header::SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = (!pair.ends_with('=')).then_some(pair);
+        }
+        let status = response.status();
+        let header_text = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|value: &header::HeaderValue| value.to_str().unwrap().to_owned())
+        };
+        let location = header_text(header::LOCATION);
+        let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(bytes.to_vec()).unwrap();
+        if let Some(token) = csrf_token(&body) {
+            self.csrf = Some(token);
+        }
+        Page {
+            status,
+            location,
+            content_type,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self
+            .csrf
+            .clone()
+            .expect("a page with a form was loaded first");
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn log_in(fixture: &Fixture, user: &str) -> Browser {
+        let mut browser = Browser::new(fixture);
+        browser.get("/login").await;
+        let page = browser
+            .post(
+                "/login",
+                &[("username", user), ("password", PASSWORD), ("next", "/")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        browser
+    }
+
+    /// Creates `name` through the form; the page answered.
+    async fn create_tool(&mut self, name: &str, title: &str, tags: &str) -> Page {
+        self.get("/tools/create").await;
+        self.post(
+            "/tools/create",
+            &[
+                ("name", name),
+                ("title", title),
+                ("description", "A tool for tests"),
+                ("license", "MIT"),
+                ("tags", tags),
+                ("is_webservice", "on"),
+            ],
+        )
+        .await
+    }
+}
+
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn csrf_token(body: &str) -> Option<String> {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_owned())
+}
+
+#[track_caller]
+fn assert_redirect(page: &Page, to: &str) {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some(to));
+}
+
+#[tokio::test]
+async fn a_member_creates_a_tool_with_its_home_and_bad_or_taken_names_are_refused() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+
+    let page = alice.create_tool("Bad_Name", "Bad", "").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains(crate::tools::NAME_RULE_MESSAGE),
+        "{}",
+        page.body
+    );
+    for taken in ["alice", "root"] {
+        let page = alice.create_tool(taken, "Taken", "").await;
+        assert_eq!(page.status, StatusCode::CONFLICT, "{taken}");
+        assert!(
+            page.body.contains("Tool name is already in use."),
+            "{taken}"
+        );
+    }
+    assert!(fixture.state.store.list_tools().await.unwrap().is_empty());
+
+    let api = alice.get("/tools/api/toolname/mytool").await;
+    assert_eq!(api.status, StatusCode::OK);
+    assert!(api.body.contains(r#""available":true"#), "{}", api.body);
+
+    let page = alice.create_tool("mytool", "My tool", "wiki, bots").await;
+    assert_redirect(&page, "/tools/id/mytool");
+    let home = fixture.state.accounts.tool_home("mytool");
+    assert!(home.client_cert().is_file() && home.kubeconfig().is_file());
+    let page = alice.get("/tools/id/mytool").await;
+    assert!(page.body.contains("Tool mytool created"), "{}", page.body);
+    assert!(page.body.contains("http://mytool.toolforge.org:8080/"));
+    assert!(page.body.contains("MIT License (MIT)"));
+
+    let api = alice.get("/tools/api/toolname/mytool").await;
+    assert_eq!(api.status, StatusCode::NOT_ACCEPTABLE);
+    assert!(
+        api.body.contains("Tool name is already in use."),
+        "{}",
+        api.body
+    );
+    let api = alice.get("/tools/api/toolname/-x").await;
+    assert_eq!(api.status, StatusCode::NOT_ACCEPTABLE);
+    assert!(api.body.contains("Must start with a-z"), "{}", api.body);
+    let page = alice.create_tool("mytool", "Again", "").await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+
+    let audit = fixture
+        .state
+        .store
+        .list_audit(&store::AuditFilter::default())
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|entry| entry.action == "tool create"
+        && entry.actor == "alice"
+        && entry.target == "mytool"));
+}
+
+#[tokio::test]
+async fn the_tool_list_searches_names_titles_descriptions_and_tags() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("alpha", "First", "wikidata").await;
+    alice.create_tool("beta", "Second", "commons").await;
+    let mut visitor = Browser::new(&fixture);
+    let page = visitor.get("/tools/").await;
+    assert!(page.body.contains("2 tools"), "{}", page.body);
+    let page = visitor.get("/tools/?q=WIKIDATA").await;
+    assert!(page.body.contains("/tools/id/alpha") && !page.body.contains("/tools/id/beta"));
+    let page = visitor.get("/tools/?q=second").await;
+    assert!(page.body.contains("/tools/id/beta") && !page.body.contains("/tools/id/alpha"));
+    let page = visitor.get("/tools/?page=0").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("pages are numbered from 1"));
+}
+
+#[tokio::test]
+async fn maintainers_add_and_remove_users_and_tools_and_others_get_403() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("mytool", "Mine", "").await;
+    alice.create_tool("helper", "Helper", "").await;
+
+    let mut bob = Browser::log_in(&fixture, "bob").await;
+    let page = bob.get("/tools/id/mytool").await;
+    assert!(!page.body.contains("maintainer-add-form") && !page.body.contains("kubeconfig-form"));
+    let page = bob
+        .post("/tools/id/mytool/maintainers/add", &[("member", "bob")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = bob.post("/tools/id/mytool/kubeconfig", &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    alice.get("/tools/id/mytool").await;
+    for member in ["bob", "helper"] {
+        let page = alice
+            .post("/tools/id/mytool/maintainers/add", &[("member", member)])
+            .await;
+        assert_redirect(&page, "/tools/id/mytool");
+        assert!(
+            alice
+                .get("/tools/id/mytool")
+                .await
+                .body
+                .contains("Maintainers updated")
+        );
+    }
+    alice
+        .post("/tools/id/mytool/maintainers/add", &[("member", "bob")])
+        .await;
+    assert!(
+        alice
+            .get("/tools/id/mytool")
+            .await
+            .body
+            .contains("Maintainers unchanged")
+    );
+    let page = alice
+        .post("/tools/id/mytool/maintainers/add", &[("member", "nobody")])
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(
+        page.body
+            .contains("There is no user or tool named &#39;nobody&#39;."),
+        "{}",
+        page.body
+    );
+
+    let maintainers = fixture.state.store.maintainers("mytool").await.unwrap();
+    let names: Vec<&str> = maintainers.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "helper"]);
+    // bob is a maintainer now: he sees the forms.
+    let page = bob.get("/tools/id/mytool").await;
+    assert!(page.body.contains("maintainer-add-form") && page.body.contains("kubeconfig-form"));
+
+    for member in ["helper", "alice"] {
+        let page = bob
+            .post("/tools/id/mytool/maintainers/remove", &[("member", member)])
+            .await;
+        assert_redirect(&page, "/tools/id/mytool");
+    }
+    let page = bob
+        .post("/tools/id/mytool/maintainers/remove", &[("member", "bob")])
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("last maintainer"), "{}", page.body);
+    let page = alice
+        .post("/tools/id/mytool/maintainers/add", &[("member", "alice")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_maintainer_downloads_the_kubeconfig_with_the_tools_certificate_inline() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("mytool", "Mine", "").await;
+    alice.get("/tools/id/mytool").await;
+    let page = alice.post("/tools/id/mytool/kubeconfig", &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.content_type, "application/yaml");
+    let yaml: serde_json::Value = serde_norway::from_str(&page.body).unwrap();
+    assert_eq!(yaml["contexts"][0]["context"]["namespace"], "tool-mytool");
+    assert_eq!(
+        yaml["clusters"][0]["cluster"]["server"],
+        "https://127.0.0.1:30003"
+    );
+    let user = &yaml["users"][0]["user"];
+    use base64::Engine;
+    let cert = base64::engine::general_purpose::STANDARD
+        .decode(user["client-certificate-data"].as_str().unwrap())
+        .unwrap();
+    let home = fixture.state.accounts.tool_home("mytool");
+    assert_eq!(cert, std::fs::read(home.client_cert()).unwrap());
+    assert!(user["client-key-data"].is_string());
+    let audit = fixture
+        .state
+        .store
+        .list_audit(&store::AuditFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|entry| entry.action == "tool kubeconfig download"
+                && entry.actor == "alice"
+                && entry.target == "mytool")
+    );
+}
+
+#[tokio::test]
+async fn toolinfo_json_has_the_v1_and_v1_2_shapes_for_every_tool() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("mytool", "Mine", "wiki, bots").await;
+    fixture
+        .state
+        .accounts
+        .create_tool("plain", "bob", "Plain", "")
+        .await
+        .unwrap();
+    let mut visitor = Browser::new(&fixture);
+
+    let page = visitor.get("/tools/toolinfo/v1/toolinfo.json").await;
+    assert_eq!(page.content_type, "application/json; charset=utf-8");
+    let v1: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(
+        v1,
+        serde_json::json!([
+            {"name": "toolforge-mytool", "title": "Mine", "description": "A tool for tests",
+             "url": "http://mytool.toolforge.org:8080/", "keywords": "bots, wiki",
+             "author": "alice", "repository": null},
+            {"name": "toolforge-plain", "title": "Plain", "description": "",
+             "url": "http://127.0.0.1:8000/tools/id/plain", "keywords": "",
+             "author": "", "repository": null},
+        ])
+    );
+    let page = visitor.get("/tools/toolinfo/v1.2/toolinfo.json").await;
+    let v1_2: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(
+        v1_2[0],
+        serde_json::json!({"name": "toolforge-mytool", "title": "Mine",
+            "description": "A tool for tests", "url": "http://mytool.toolforge.org:8080/",
+            "keywords": "bots, wiki", "author": [{"name": "alice"}], "license": "MIT",
+            "technology_used": ["Toolforge"], "tool_type": "web app",
+            "_schema": "/toolinfo/1.2.2"})
+    );
+    // Striker's key order: name first, _schema last.
+    let at = |key: &str| page.body.find(&format!("\"{key}\"")).unwrap();
+    assert!(at("name") < at("author") && at("author") < at("technology_used"));
+    assert!(at("technology_used") < at("_schema"));
+    assert_eq!(v1_2[1]["author"], serde_json::json!([]));
+    assert!(v1_2[1].get("tool_type").is_none());
+}
+
+#[tokio::test]
+async fn script_in_every_tool_field_comes_back_escaped() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let script = "<script>alert(1)</script>";
+    alice.create_tool("mytool", script, script).await;
+    alice.get("/tools/id/mytool/edit").await;
+    let page = alice
+        .post(
+            "/tools/id/mytool/edit",
+            &[
+                ("title", script),
+                ("description", script),
+                ("license", "MIT"),
+                ("tags", script),
+                ("authors", script),
+                ("repository", "https://example.org/<script>"),
+                ("issues", ""),
+                ("docs", ""),
+                ("suburl", ""),
+            ],
+        )
+        .await;
+    assert_redirect(&page, "/tools/id/mytool");
+    let bad_edit = alice
+        .post(
+            "/tools/id/mytool/edit",
+            &[
+                ("title", script),
+                ("description", script),
+                ("license", script),
+                ("suburl", script),
+            ],
+        )
+        .await;
+    assert_eq!(bad_edit.status, StatusCode::BAD_REQUEST);
+    let bad_maintainer = alice
+        .post("/tools/id/mytool/maintainers/add", &[("member", script)])
+        .await;
+    let bad_create = alice.create_tool(script, script, script).await;
+    for page in [
+        alice.get("/tools/id/mytool").await,
+        alice.get("/tools/id/mytool/edit").await,
+        alice.get("/tools/").await,
+        alice.get("/tools/?q=%3Cscript%3E").await,
+        bad_edit,
+        bad_maintainer,
+        bad_create,
+    ] {
+        assert!(!page.body.contains("<script>alert"), "{}", page.body);
+        assert!(
+            page.body.contains("&#60;script&#62;") || page.body.contains("&lt;script&gt;"),
+            "{}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_tool_forms_refuse_a_post_without_the_csrf_token() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("mytool", "Mine", "").await;
+    for (path, fields) in [
+        (
+            "/tools/create",
+            vec![
+                ("name", "other"),
+                ("title", "t"),
+                ("description", "d"),
+                ("license", "MIT"),
+            ],
+        ),
+        ("/tools/id/mytool/maintainers/add", vec![("member", "bob")]),
+        (
+            "/tools/id/mytool/maintainers/remove",
+            vec![("member", "alice")],
+        ),
+        (
+            "/tools/id/mytool/edit",
+            vec![("title", "t"), ("description", "d"), ("license", "MIT")],
+        ),
+        ("/tools/id/mytool/kubeconfig", vec![]),
+    ] {
+        let page = alice.post_raw(path, &fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        let mut wrong = vec![("csrf_token", "0123abcd")];
+        wrong.extend(fields);
+        let page = alice.post_raw(path, &wrong).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(fixture.state.store.list_tools().await.unwrap().len(), 1);
+    assert_eq!(
+        fixture
+            .state
+            .store
+            .maintainers("mytool")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn only_members_and_admins_create_tools() {
+    let fixture = fixture().await;
+    let mut visitor = Browser::new(&fixture);
+    let page = visitor.get("/tools/create").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    // A signed-up user without approved membership is refused.
+    let mut carol = Browser::new(&fixture);
+    carol.get("/signup").await;
+    carol
+        .post(
+            "/signup",
+            &[
+                ("username", "carol"),
+                ("email", "carol@example.org"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await;
+    let page = carol.get("/tools/create").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(page.body.contains("Only Toolforge members create tools"));
+    let mut root = Browser::log_in(&fixture, "root").await;
+    assert_redirect(
+        &root.create_tool("admintool", "A", "").await,
+        "/tools/id/admintool",
+    );
+}
