@@ -61,6 +61,9 @@ pub enum AdminCommand {
     Bans,
     /// The audit log of admin actions: who did what, on what, when; newest first.
     Audit(crate::admin_procedures::AuditArgs),
+    /// The front proxy's access log summarised: requests, status codes, top paths,
+    /// top clients and top tools.
+    WebStats(crate::admin_web_stats::WebStatsArgs),
 }
 
 /// `toolforged admin quota …`.
@@ -335,6 +338,7 @@ fn build_request(command: AdminCommand) -> Result<AdminRequest, String> {
         },
         AdminCommand::Bans => AdminRequest::Bans,
         AdminCommand::Audit(args) => crate::admin_procedures::audit_request(args)?,
+        AdminCommand::WebStats(args) => crate::admin_web_stats::request(args)?,
         AdminCommand::User(UserCommand::SetAdmin { name, admin }) => {
             AdminRequest::UserSetAdmin { name, admin }
         }
@@ -532,6 +536,7 @@ fn render(request: &AdminRequest, value: &serde_json::Value) -> String {
         | AdminRequest::UnbanIp { .. }
         | AdminRequest::Bans
         | AdminRequest::Audit { .. } => format!("{value}\n"),
+        AdminRequest::WebStats { .. } => crate::admin_web_stats::render(value),
     }
 }
 

@@ -99,6 +99,14 @@ async fn respond(
     if let Some(response) = crate::admin_quota::handle(accounts.store(), secrets, &request).await {
         return response;
     }
+    if let AdminRequest::WebStats { tool, since_secs } = &request {
+        return crate::admin_web_stats::handle(
+            &accounts.config().data_dir,
+            tool.clone(),
+            *since_secs,
+        )
+        .await;
+    }
     match dispatch(accounts, request).await {
         Ok(value) => AdminResponse::Ok(value),
         Err(err) => {
@@ -135,6 +143,7 @@ fn command_name(request: &AdminRequest) -> &'static str {
         AdminRequest::QuotaShow { .. } => "quota show",
         AdminRequest::QuotaSet { .. } => "quota set",
         AdminRequest::QuotaReset { .. } => "quota reset",
+        AdminRequest::WebStats { .. } => "web-stats",
         AdminRequest::UserSetAdmin { .. } => "user set-admin",
         AdminRequest::UserLock { .. } => "user lock",
         AdminRequest::UserUnlock { .. } => "user unlock",
@@ -339,6 +348,7 @@ async fn dispatch(
         | AdminRequest::QuotaShow { .. }
         | AdminRequest::QuotaSet { .. }
         | AdminRequest::QuotaReset { .. }
+        | AdminRequest::WebStats { .. }
         | AdminRequest::ToolDelete { .. }
         | AdminRequest::UserSetAdmin { .. }
         | AdminRequest::UserLock { .. }

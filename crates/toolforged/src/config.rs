@@ -50,6 +50,31 @@ pub struct ServeArgs {
     /// Run jobs even where they cannot be isolated.
     #[arg(long, env = "TOOLFORGE_ALLOW_UNISOLATED_JOBS")]
     pub allow_unisolated_jobs: bool,
+    /// The front proxy's TLS certificate chain (PEM); with --proxy-tls-key, the proxy
+    /// speaks HTTPS (HTTP/2 by ALPN) instead of plain HTTP.
+    #[arg(long, env = "TOOLFORGE_PROXY_TLS_CERT", value_name = "FILE")]
+    pub proxy_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --proxy-tls-cert.
+    #[arg(long, env = "TOOLFORGE_PROXY_TLS_KEY", value_name = "FILE")]
+    pub proxy_tls_key: Option<PathBuf>,
+    /// Longest wait for a webservice to accept a connection, then for its response
+    /// headers, e.g. 60s; the visitor then gets 504 [default: 60s].
+    #[arg(
+        long,
+        env = "TOOLFORGE_PROXY_UPSTREAM_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub proxy_upstream_timeout: Option<String>,
+    /// Largest request body the proxy forwards, e.g. 100Mi; larger ones get 413 [default: 100Mi].
+    #[arg(long, env = "TOOLFORGE_PROXY_MAX_BODY", value_name = "SIZE")]
+    pub proxy_max_body: Option<String>,
+    /// Most requests in flight (and WebSocket connections) per tool; more get 503 [default: 512].
+    #[arg(
+        long,
+        env = "TOOLFORGE_PROXY_MAX_CONNECTIONS_PER_TOOL",
+        value_name = "N"
+    )]
+    pub proxy_max_connections_per_tool: Option<usize>,
     /// Test hook: the scheduled deletion of disabled tools acts as if it were this much
     /// later (e.g. 41d), so tests need not wait 40 days.
     #[arg(long, hide = true, env = "TOOLFORGE_SCHEDULED_DELETION_CLOCK_OFFSET")]
@@ -72,6 +97,11 @@ struct FileConfig {
     mail_from: Option<String>,
     job_nat: Option<bool>,
     allow_unisolated_jobs: Option<bool>,
+    proxy_tls_cert: Option<PathBuf>,
+    proxy_tls_key: Option<PathBuf>,
+    proxy_upstream_timeout: Option<String>,
+    proxy_max_body: Option<String>,
+    proxy_max_connections_per_tool: Option<usize>,
     /// Bytes of captured job output kept per tool, e.g. "256Mi"; the oldest files go first.
     logs_retention_size: Option<String>,
     /// Captured job output last written longer ago than this is removed, e.g. "7d".
@@ -108,6 +138,16 @@ struct FileConfig {
     scheduled_deletion_interval: Option<String>,
 }
 
+/// The front proxy's settings (`--proxy-*`).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Certificate chain and key files: TLS termination when both are given.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub upstream_timeout: std::time::Duration,
+    pub max_body: u64,
+    pub max_connections_per_tool: usize,
+}
+
 /// Validated configuration of the daemon.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -126,6 +166,8 @@ pub struct Config {
     pub mail_from: String,
     pub job_nat: bool,
     pub allow_unisolated_jobs: bool,
+    /// The front proxy's settings.
+    pub proxy: ProxySettings,
     /// Rate limit and retention of captured job output.
     pub logs: jobs_engine::logs::LogsConfig,
     pub cert_validity: time::Duration,
@@ -211,6 +253,39 @@ impl Config {
                 "cert-renew-before must be shorter than cert-validity, or certificates would be renewed forever"
             );
         }
+        let proxy = ProxySettings {
+            tls: match (
+                args.proxy_tls_cert.or(file.proxy_tls_cert),
+                args.proxy_tls_key.or(file.proxy_tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some((absolute(&cert)?, absolute(&key)?)),
+                (None, None) => None,
+                _ => {
+                    bail!("--proxy-tls-cert and --proxy-tls-key go together: give both or neither")
+                }
+            },
+            upstream_timeout: {
+                let text = args
+                    .proxy_upstream_timeout
+                    .or(file.proxy_upstream_timeout)
+                    .unwrap_or_else(|| "60s".to_owned());
+                parse_duration(&text)
+                    .with_context(|| format!("invalid --proxy-upstream-timeout '{text}'"))?
+            },
+            max_body: match args.proxy_max_body.or(file.proxy_max_body) {
+                Some(text) => parse_size(&text)
+                    .with_context(|| format!("invalid --proxy-max-body '{text}'"))?,
+                None => 100 << 20,
+            },
+            max_connections_per_tool: match args
+                .proxy_max_connections_per_tool
+                .or(file.proxy_max_connections_per_tool)
+            {
+                Some(0) => bail!("--proxy-max-connections-per-tool must be at least 1"),
+                Some(n) => n,
+                None => 512,
+            },
+        };
         let logs = logs_config(
             file.logs_retention_size,
             file.logs_retention_age,
@@ -244,6 +319,7 @@ impl Config {
             job_nat: args.job_nat || file.job_nat.unwrap_or(false),
             allow_unisolated_jobs: args.allow_unisolated_jobs
                 || file.allow_unisolated_jobs.unwrap_or(false),
+            proxy,
             logs,
             cert_validity: time::Duration::try_from(cert_validity)?,
             cert_renew_before: time::Duration::try_from(cert_renew_before)?,
@@ -467,6 +543,61 @@ mod tests {
         assert_eq!(
             format!("{:#}", load().unwrap_err()),
             "logs-rate must be at least 1"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn proxy_settings_come_from_flags_or_the_file_and_bad_ones_are_named() {
+        let dir = tempfile_dir();
+        let file = dir.join("config.toml");
+        std::fs::write(
+            &file,
+            "proxy-upstream-timeout = \"5s\"\nproxy-max-body = \"1Mi\"\nproxy-max-connections-per-tool = 7\n",
+        )
+        .unwrap();
+        let load = |args: ServeArgs| {
+            Config::load(ServeArgs {
+                config: Some(file.clone()),
+                data_dir: Some(dir.clone()),
+                ..args
+            })
+        };
+        let proxy = load(ServeArgs::default()).unwrap().proxy;
+        assert_eq!(proxy.upstream_timeout.as_secs(), 5);
+        assert_eq!(proxy.max_body, 1 << 20);
+        assert_eq!(proxy.max_connections_per_tool, 7);
+        assert!(proxy.tls.is_none());
+        let proxy = load(ServeArgs {
+            proxy_max_connections_per_tool: Some(9),
+            proxy_tls_cert: Some(PathBuf::from("/c.pem")),
+            proxy_tls_key: Some(PathBuf::from("/k.pem")),
+            ..ServeArgs::default()
+        })
+        .unwrap()
+        .proxy;
+        assert_eq!(proxy.max_connections_per_tool, 9);
+        assert_eq!(
+            proxy.tls,
+            Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")))
+        );
+        let err = load(ServeArgs {
+            proxy_tls_cert: Some(PathBuf::from("/c.pem")),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--proxy-tls-cert and --proxy-tls-key go together: give both or neither"
+        );
+        let err = load(ServeArgs {
+            proxy_max_body: Some("lots".to_owned()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("invalid --proxy-max-body 'lots'"),
+            "{err:#}"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -4,7 +4,9 @@ mod admin_client;
 mod admin_procedures;
 mod admin_quota;
 mod admin_server;
+mod admin_web_stats;
 mod config;
+mod front_proxy;
 mod serve;
 mod web;
 
@@ -21,7 +23,7 @@ struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Run the platform (API gateway, dashboard, front proxy, workers).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Administer a running platform through its admin socket.
     Admin(admin_client::AdminArgs),
 }
@@ -29,7 +31,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Serve(args) => serve_main(args),
+        Command::Serve(args) => serve_main(*args),
         Command::Admin(args) => admin_client::run(args),
     };
     std::process::exit(code);

@@ -270,7 +270,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         engine: engine.clone(),
         secrets: secrets.clone(),
         logs: engine.logs().clone(),
-    });
+    })
+    .with_admin_ops(admin_ops.clone());
     if let Some(mailer) = &mailer {
         dashboard_state = dashboard_state.with_mailer(mailer.clone());
     }
@@ -279,11 +280,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         dashboard::router(dashboard_state),
         cancel.clone(),
     ));
-    tracker.spawn(web::serve(
-        proxy_listener,
-        web::proxy_router(state.clone(), config.public_domain.clone()),
-        cancel.clone(),
-    ));
+    crate::front_proxy::FrontProxy {
+        settings: &config.proxy,
+        public_domain: &config.public_domain,
+        data_dir: &data.root,
+        dashboard_url: config
+            .dashboard_url
+            .clone()
+            .unwrap_or_else(|| default_dashboard_url(web_addr)),
+        store: store.clone(),
+        engine: engine.clone(),
+        bans_changed: bans_changed.clone(),
+    }
+    .start(proxy_listener, &tracker, cancel.clone())
+    .await?;
     // Disabled tools are archived and deleted 40 days later; the hidden
     // --scheduled-deletion-clock-offset lets tests act "40 days later" now.
     let deletion_clock: Arc<dyn accounts::Clock> = Arc::new(admin_ops::OffsetClock {

@@ -9,6 +9,7 @@ mod jobs;
 mod logs;
 mod mail;
 mod official_clients;
+mod proxy;
 mod quotas;
 mod supervision;
 
