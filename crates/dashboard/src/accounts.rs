@@ -59,7 +59,7 @@ pub fn router() -> Router<DashboardState> {
             post(resend_confirmation),
         )
         .route(
-            "/admin/users/{name}/confirm-email",
+            "/admin/users/{user}/confirm-email",
             post(confirm_email_as_admin),
         )
 }
