@@ -147,7 +147,7 @@ pub enum UserCommand {
     /// Grant (true) or revoke (false) platform admin rights.
     SetAdmin {
         name: String,
-        #[arg(value_name = "true|false", value_parser = crate::admin_procedures::parse_bool)]
+        #[arg(value_name = "true|false", action = clap::ArgAction::Set, value_parser = crate::admin_procedures::parse_bool)]
         admin: bool,
     },
     /// Lock a user: their certificate and tokens are refused and they cannot log in.

@@ -1,6 +1,7 @@
 //! System tests of `toolforged`: the real binary on a temporary data directory.
 
 mod admin;
+mod admin_ops;
 mod dashboard;
 mod envvars;
 mod foundation;
