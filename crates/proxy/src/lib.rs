@@ -60,8 +60,6 @@ use crate::pages::{MaintainerLink, Pages, Suggestion};
 
 /// The dashboard page of a tool: `<dashboard>/tools/id/<tool>`.
 pub const DASHBOARD_TOOL_PATH: &str = "/tools/id/";
-/// The dashboard page of a user: `<dashboard>/users/<user>`.
-pub const DASHBOARD_USER_PATH: &str = "/users/";
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take for the TLS handshake.
@@ -296,12 +294,19 @@ impl Proxy {
                     .maintainers
                     .into_iter()
                     .map(|maintainer| {
-                        let (kind, path) = match maintainer.kind {
-                            MaintainerKind::User => ("user", DASHBOARD_USER_PATH),
-                            MaintainerKind::Tool => ("tool", DASHBOARD_TOOL_PATH),
+                        // Tools have a public page on the dashboard; users have none
+                        // (their profile is private), so they are named without a link.
+                        let (kind, url) = match maintainer.kind {
+                            MaintainerKind::User => ("user", None),
+                            MaintainerKind::Tool => (
+                                "tool",
+                                dashboard.map(|base| {
+                                    format!("{base}{DASHBOARD_TOOL_PATH}{}", maintainer.name)
+                                }),
+                            ),
                         };
                         MaintainerLink {
-                            url: dashboard.map(|base| format!("{base}{path}{}", maintainer.name)),
+                            url,
                             name: maintainer.name,
                             kind,
                         }
