@@ -134,17 +134,23 @@ async fn create_account(
     Form(form): Form<SignupForm>,
 ) -> Result<Response, PageError> {
     let now = Instant::now();
-    let addr_key = format!("addr:{client}");
-    if state.limits.signups.exhausted(&addr_key, now) {
-        return Err(PageError::TooManyRequests(
-            "Too many sign-ups from your address within a minute. Wait a minute and try again."
-                .to_owned(),
-        )
+    let username = form.username.trim().to_owned();
+    let keys = [format!("addr:{client}"), format!("user:{username}")];
+    if keys
+        .iter()
+        .any(|key| state.limits.signups.exhausted(key, now))
+    {
+        return Err(PageError::TooManyRequests(format!(
+            "Too many sign-up attempts from your address or for this user name: at most {} \
+             a minute. Wait a minute and try again.",
+            crate::ratelimit::SIGNUPS_PER_MINUTE
+        ))
         .with_layout(page));
     }
-    state.limits.signups.record(&addr_key, now);
+    for key in &keys {
+        state.limits.signups.record(key, now);
+    }
 
-    let username = form.username.trim().to_owned();
     let email = form.email.trim().to_owned();
     let mut errors = SignupErrors::default();
     if let Err(err) = user_name_available(&state, &username).await? {

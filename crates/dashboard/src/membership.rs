@@ -525,6 +525,8 @@ struct QueuePage {
     current: String,
     filters: Vec<(&'static str, &'static str)>,
     requests: Vec<AccessRequest>,
+    unconfirmed: Vec<(String, String, OffsetDateTime)>,
+    mail_configured: bool,
 }
 
 async fn list_requests(
@@ -546,7 +548,10 @@ async fn list_requests(
         },
     };
     let requests = state.store.list_access_requests(filter, true).await?;
+    let unconfirmed = state.store.unconfirmed_signups().await?;
     render(&QueuePage {
+        unconfirmed,
+        mail_configured: state.mailer.is_some(),
         page,
         current: current.to_owned(),
         filters: vec![

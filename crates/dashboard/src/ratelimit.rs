@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Failed log-ins allowed per minute per address and per account.
 pub const LOGIN_FAILURES_PER_MINUTE: usize = 10;
-/// Sign-up attempts allowed per minute per address.
+/// Sign-up attempts allowed per minute per address and per user name.
 pub const SIGNUPS_PER_MINUTE: usize = 10;
 
 /// One sliding-window limiter.
@@ -73,7 +73,7 @@ fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
 pub struct RateLimits {
     /// Failed log-ins, keyed `addr:<ip>` and `user:<name>`.
     pub login_failures: Limiter,
-    /// Sign-up attempts, keyed `addr:<ip>`.
+    /// Sign-up attempts, keyed `addr:<ip>` and `user:<name>`.
     pub signups: Limiter,
 }
 

@@ -268,6 +268,18 @@ async fn script_in_every_text_field_comes_back_escaped() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(!page.body.contains(script), "{}", page.body);
     assert!(page.body.contains(escaped), "{}", page.body);
+    // An address may hold markup (no spaces): it is shown escaped on the profile.
+    let mut marked = Browser::new(&fixture, "10.0.0.9");
+    let page = marked
+        .sign_up("marked", "<script>alert(1)</script>@example.org")
+        .await;
+    assert_redirect(&page, "/profile");
+    let page = marked.get("/profile").await;
+    assert!(
+        !page.body.contains(script) && page.body.contains(escaped),
+        "{}",
+        page.body
+    );
     // Log-in echoes the user name.
     let page = browser.log_in(script, "wrong").await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -389,7 +401,12 @@ async fn membership_goes_pending_feedback_pending_approved_with_comments_both_wa
 
     let mut admin = Browser::new(&fixture, "10.0.1.2");
     admin.log_in("root", PASSWORD).await;
-    admin.get("/tools/membership/queue").await;
+    let page = admin.get("/tools/membership/queue").await;
+    assert!(
+        page.body.contains(r#"id="unconfirmed-alice""#),
+        "{}",
+        page.body
+    );
     let page = admin.post("/admin/users/alice/confirm-email", &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
 
@@ -648,6 +665,55 @@ async fn unknown_pages_get_the_404_page_in_the_layout() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.body.contains(r#"id="error-page" data-status="404""#));
     assert!(page.body.contains(r#"id="nav""#));
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_address_and_per_user_name() {
+    let fixture = fixture().await;
+    let mut browser = Browser::new(&fixture, "10.0.9.1");
+    browser.get("/signup").await;
+    let attempt = |name: &'static str| {
+        [
+            ("username", name),
+            ("email", "not an address"),
+            ("password", PASSWORD),
+            ("password2", PASSWORD),
+        ]
+    };
+    for _ in 0..crate::ratelimit::SIGNUPS_PER_MINUTE {
+        let page = browser.post("/signup", &attempt("somebody")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    }
+    let page = browser.post("/signup", &attempt("somebody")).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.body.contains("Too many sign-up attempts"),
+        "{}",
+        page.body
+    );
+    // Another address, same name: refused too; another name from there: allowed.
+    let mut other = Browser::new(&fixture, "10.0.9.2");
+    other.get("/signup").await;
+    let page = other.post("/signup", &attempt("somebody")).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let page = other.post("/signup", &attempt("someone-else")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn only_local_paths_are_followed_after_log_in() {
+    use crate::page::safe_next;
+    assert_eq!(safe_next("/tools/membership/"), Some("/tools/membership/"));
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "evil",
+        "",
+        "/\nx",
+    ] {
+        assert_eq!(safe_next(bad), None, "{bad}");
+    }
 }
 
 const ED25519: &str =

@@ -293,6 +293,22 @@ impl Store {
         })
     }
 
+    /// Users who signed up and have not confirmed their address, oldest first, with
+    /// their address and sign-up time (for admins, who confirm them by hand when no mail
+    /// can be sent).
+    pub async fn unconfirmed_signups(&self) -> Result<Vec<(String, String, OffsetDateTime)>> {
+        let rows = sqlx::query(
+            "SELECT s.user_name, u.email, s.signed_up_at FROM dashboard_signups s JOIN users u ON u.name = s.user_name
+             WHERE s.email_confirmed_at IS NULL ORDER BY s.signed_up_at, s.user_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), from_unix(row.get(2))))
+            .collect())
+    }
+
     /// Marks a signed-up user's address confirmed (an admin's confirmation, too).
     pub async fn confirm_email(&self, user_name: &str, now: OffsetDateTime) -> Result<()> {
         sqlx::query(
@@ -669,5 +685,121 @@ fn access_from_row(row: &SqliteRow) -> AccessRequest {
         resolved_by: row.get(6),
         resolved_at: row.get::<Option<i64>, _>(7).map(from_unix),
         suppressed: row.get(8),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use crate::*;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+    async fn store_with_signup(name: &str) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+        store
+            .create_user(NewUser {
+                name,
+                email: "a@example.org",
+                password_hash: "x",
+                is_admin: false,
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        store.record_signup(name, NOW).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_token_works_once_and_only_before_it_expires() {
+        let (_dir, store) = store_with_signup("alice").await;
+        assert!(!store.user_standing("alice").await.unwrap().email_confirmed);
+        let expires = NOW + time::Duration::hours(1);
+        store
+            .create_email_confirmation("late", "alice", "a@example.org", NOW, expires)
+            .await
+            .unwrap();
+        let late = expires + time::Duration::seconds(1);
+        assert_eq!(
+            store.use_email_confirmation("late", late).await.unwrap(),
+            None
+        );
+        store
+            .create_email_confirmation("t1", "alice", "a@example.org", NOW, expires)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .use_email_confirmation("t1", NOW)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("alice")
+        );
+        assert!(store.user_standing("alice").await.unwrap().email_confirmed);
+        assert_eq!(store.use_email_confirmation("t1", NOW).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_token_for_an_address_the_user_no_longer_has_confirms_nothing() {
+        let (_dir, store) = store_with_signup("bob").await;
+        let expires = NOW + time::Duration::hours(1);
+        store
+            .create_email_confirmation("t", "bob", "old@example.org", NOW, expires)
+            .await
+            .unwrap();
+        assert_eq!(store.use_email_confirmation("t", NOW).await.unwrap(), None);
+        assert!(!store.user_standing("bob").await.unwrap().email_confirmed);
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_and_flash_messages_are_read_once() {
+        let (_dir, store) = store_with_signup("carol").await;
+        let expires = NOW + time::Duration::hours(1);
+        store
+            .create_session("h", Some("carol"), "tok", NOW, expires)
+            .await
+            .unwrap();
+        store.push_flash("h", "success", "one\ntwo").await.unwrap();
+        assert_eq!(store.take_flash("h").await.unwrap(), "success\tone two\n");
+        assert_eq!(store.take_flash("h").await.unwrap(), "");
+        assert!(store.get_session("h", NOW).await.unwrap().is_some());
+        assert!(store.get_session("h", expires).await.unwrap().is_none());
+        assert_eq!(store.purge_expired_sessions(expires).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_open_request_blocks_a_second_and_a_closed_one_never_changes() {
+        let (_dir, store) = store_with_signup("dave").await;
+        let id = store.create_access_request("dave", "r", NOW).await.unwrap();
+        assert!(matches!(
+            store.create_access_request("dave", "again", NOW).await,
+            Err(Error::Conflict(_))
+        ));
+        store
+            .comment_access_request(id, "admin", "why?", Some(AccessStatus::Feedback), NOW)
+            .await
+            .unwrap();
+        let request = store.get_access_request(id).await.unwrap().unwrap();
+        assert_eq!(request.status, AccessStatus::Feedback);
+        store
+            .set_access_status(id, AccessStatus::Declined, "admin", NOW)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .set_access_status(id, AccessStatus::Approved, "admin", NOW)
+                .await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(!store.user_standing("dave").await.unwrap().member);
+        // A declined applicant may ask again.
+        store
+            .create_access_request("dave", "please", NOW)
+            .await
+            .unwrap();
     }
 }
