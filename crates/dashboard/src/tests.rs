@@ -700,6 +700,32 @@ async fn sign_ups_are_limited_per_address_and_per_user_name() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn cookies_are_secure_when_the_dashboard_url_is_https() {
+    let mut fixture = fixture().await;
+    let mut config = (*fixture.state.config).clone();
+    config.public_url = "https://toolsadmin.example.org".to_owned();
+    fixture.state.config = Arc::new(config);
+    let response = router(fixture.state.clone())
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.ends_with("; HttpOnly; SameSite=Lax; Secure"),
+        "{cookie}"
+    );
+    assert!(cookie.starts_with("toolforge_session="), "{cookie}");
+    // Plain http (the default loopback address): no Secure, or the cookie never returns.
+    let fixture = self::fixture().await;
+    let response = router(fixture.state.clone())
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
 #[test]
 fn only_local_paths_are_followed_after_log_in() {
     use crate::page::safe_next;
