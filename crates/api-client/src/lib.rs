@@ -3,7 +3,8 @@
 //! Discovery replicates `toolforge_weld` (api-contract.md §1): the YAML configuration files
 //! ([`config`]), the API URL ([`discovery`]), the kubeconfig with the tool's namespace and
 //! credentials ([`kubeconfig`]) and how the server is verified ([`tls`]).
-//! [`client`] sends JSON requests and parses the response envelope of §2.
+//! [`client`] sends JSON requests and parses the response envelope of §2; [`webservice`]
+//! holds the calls of the webservice extension of the jobs API.
 //!
 //! API Boundary: the CLI builds every command on [`discovery::Discovery`] and
 //! [`client::ApiClient`]; it never reads a configuration file or a kubeconfig itself.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod kubeconfig;
 pub mod secret;
 pub mod tls;
+pub mod webservice;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -59,6 +59,7 @@ pub fn routes(service: Arc<JobsService>) -> OpenApiRouter<AppState> {
             webservice::stop_webservice
         ))
         .routes(routes!(webservice::restart_webservice))
+        .routes(routes!(webservice::webservice_types))
         .layer(Extension(service))
 }
 

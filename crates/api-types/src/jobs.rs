@@ -194,7 +194,7 @@ pub struct LogLineBody {
 
 /// The body of `POST /webservice` (start), an extension of the jobs API used by our CLI
 /// and the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebserviceRequest {
     /// `generic`, `buildservice`, or an image with a webservice variant (`python3.11`).
     #[serde(rename = "type")]
@@ -218,7 +218,7 @@ pub struct WebserviceRequest {
 }
 
 /// A running (or starting) webservice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebserviceBody {
     #[serde(rename = "type")]
     pub kind: String,
@@ -237,10 +237,30 @@ pub struct WebserviceBody {
 }
 
 /// `{"webservice": … | null, "url": …, "messages": …}`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebserviceResponse {
     pub webservice: Option<WebserviceBody>,
     /// The tool's public web address.
     pub url: String,
+    #[serde(default)]
+    pub messages: Messages,
+}
+
+/// One webservice type of `GET /webservice/types`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebserviceTypeBody {
+    /// `generic`, `buildservice`, or an image with a webservice variant (`python3.11`).
+    pub name: String,
+    /// Whether the type is deprecated (the original marks them `(DEPRECATED)`).
+    pub deprecated: bool,
+    /// `None` when this platform can serve it, else why not.
+    pub unavailable: Option<String>,
+}
+
+/// `{"types": […], "messages": …}`: every webservice type, sorted by name.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebserviceTypesResponse {
+    pub types: Vec<WebserviceTypeBody>,
+    #[serde(default)]
     pub messages: Messages,
 }

@@ -53,8 +53,8 @@ pub enum LowCommand {
     Envvars(crate::envvars::EnvvarsArgs),
     /// Build container images (not available yet in this build).
     Build(Passthrough),
-    /// Manage the tool's webservice (not available yet in this build).
-    Webservice(Passthrough),
+    /// Manage the tool's webservice, as the original `webservice` does.
+    Webservice(Box<crate::webservice::WebserviceArgs>),
     /// Manage components and deployments (not available yet in this build).
     Components(Passthrough),
 }
@@ -86,6 +86,8 @@ pub enum Command {
     Jobs(crate::jobs::JobsCommand),
     /// `toolforge envvars …`.
     Envvars(crate::envvars::EnvvarsCommand),
+    /// `toolforge webservice …`.
+    Webservice(Box<crate::webservice::WebserviceCommand>),
     /// A command group of a later issue; the name as typed (`jobs`, `envvars`, …).
     NotAvailable(&'static str),
 }
@@ -97,6 +99,8 @@ pub enum ArgsError {
     InvalidTool(String),
     /// `--api-url ''`.
     EmptyApiUrl,
+    /// `toolforge webservice` without a valid ACTION: the usage error.
+    Webservice(String),
 }
 
 impl std::fmt::Display for ArgsError {
@@ -109,6 +113,7 @@ impl std::fmt::Display for ArgsError {
                 )
             }
             ArgsError::EmptyApiUrl => f.write_str("--api-url must not be empty"),
+            ArgsError::Webservice(message) => write!(f, "toolforge webservice: {message}"),
         }
     }
 }
@@ -131,7 +136,10 @@ impl Args {
             LowCommand::Jobs(jobs) => Command::Jobs(jobs.command),
             LowCommand::Envvars(envvars) => Command::Envvars(envvars.command),
             LowCommand::Build(_) => Command::NotAvailable("build"),
-            LowCommand::Webservice(_) => Command::NotAvailable("webservice"),
+            LowCommand::Webservice(args) => Command::Webservice(Box::new(
+                crate::webservice::WebserviceCommand::from_args(*args)
+                    .map_err(ArgsError::Webservice)?,
+            )),
             LowCommand::Components(_) => Command::NotAvailable("components"),
         };
         Ok(Args {

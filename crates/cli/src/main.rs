@@ -20,6 +20,7 @@ mod jobs;
 mod messages;
 mod pytext;
 mod tabulate;
+mod webservice;
 mod whoami;
 
 use std::io::Write;
@@ -72,6 +73,7 @@ async fn run(args: &Args, env: &api_client::env::Environment) -> anyhow::Result<
         Command::Envvars(command) => {
             envvars::envvars(command, env, &args.overrides, args.debug).await
         }
+        Command::Webservice(command) => webservice::webservice(command, env, &args.overrides).await,
         Command::NotAvailable(group) => {
             eprintln!("ERROR: `toolforge {group}` is not available yet in this build of toolforge");
             Ok(ExitCode::from(1))

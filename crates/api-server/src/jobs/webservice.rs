@@ -4,7 +4,10 @@
 //! pinned official clients never do.
 
 use api_types::envelope::Messages;
-use api_types::jobs::{WebserviceBody, WebserviceRequest, WebserviceResponse};
+use api_types::jobs::{
+    WebserviceBody, WebserviceRequest, WebserviceResponse, WebserviceTypeBody,
+    WebserviceTypesResponse,
+};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,7 +15,7 @@ use axum::{Extension, Json};
 use jobs::spec::{JobInput, JobKind, ValidationContext};
 use jobs::webservice::{Server, WEBSERVICE_PORT};
 use jobs_engine::JobView;
-use runtime::images::{Availability, WsType};
+use runtime::images::{Availability, ImageState, WsType};
 
 use crate::jobs::{JobsService, Service, check_image, engine_error};
 use crate::{Caller, error_response};
@@ -248,6 +251,45 @@ fn resolve_type(
             ))
         }
     }
+}
+
+/// Every webservice type (the image catalog's webservice variants, `generic` and
+/// `buildservice`), sorted by name, with whether this platform can serve it: our CLI
+/// checks a type against them before anything else, as the original does.
+#[utoipa::path(get, path = "/webservice/types", params(("tool" = String, Path, description = "the tool")), responses((status = 200, body = WebserviceTypesResponse)), tag = "webservice")]
+pub(crate) async fn webservice_types(Extension(service): Service) -> Response {
+    let mut types: Vec<WebserviceTypeBody> = service
+        .images
+        .webservice_types()
+        .map(|image| {
+            let unavailable = match (&image.availability, &image.webservice) {
+                (Availability::Unavailable { reason }, _) => Some(reason.clone()),
+                (Availability::Available { root }, Some(variant)) => variant.missing(root),
+                (Availability::Available { .. }, None) => None,
+            };
+            WebserviceTypeBody {
+                name: image.name.clone(),
+                deprecated: image.state == ImageState::Deprecated,
+                unavailable,
+            }
+        })
+        .collect();
+    types.push(WebserviceTypeBody {
+        name: "generic".to_owned(),
+        deprecated: false,
+        unavailable: None,
+    });
+    types.push(WebserviceTypeBody {
+        name: "buildservice".to_owned(),
+        deprecated: false,
+        unavailable: Some("the build service is not available on this platform".to_owned()),
+    });
+    types.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(WebserviceTypesResponse {
+        types,
+        messages: Messages::default(),
+    })
+    .into_response()
 }
 
 /// Stops the tool's webservice (404 when it does not run).

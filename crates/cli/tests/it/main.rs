@@ -5,6 +5,7 @@
 
 mod envvars;
 mod jobs;
+mod webservice;
 mod whoami;
 
 use std::path::Path;

@@ -1,0 +1,127 @@
+//! Unit tests of `toolforge webservice` argument handling.
+
+use clap::Parser;
+
+use super::*;
+
+#[derive(Parser)]
+struct Line {
+    #[command(flatten)]
+    args: WebserviceArgs,
+}
+
+fn command(words: &[&str]) -> Result<WebserviceCommand, String> {
+    let mut argv = vec!["webservice"];
+    argv.extend_from_slice(words);
+    let line = Line::try_parse_from(argv).map_err(|err| err.to_string())?;
+    WebserviceCommand::from_args(line.args)
+}
+
+#[test]
+fn the_type_is_optional_before_the_action_and_extra_args_follow_it() {
+    let start = command(&["generic", "start", "--", "python3 -m http.server $PORT"]).unwrap();
+    assert_eq!(start.wstype.as_deref(), Some("generic"));
+    assert_eq!(start.action, Action::Start);
+    assert_eq!(start.extra_args, ["python3 -m http.server $PORT"]);
+    let status = command(&["status"]).unwrap();
+    assert_eq!((status.wstype, status.action), (None, Action::Status));
+    let options = command(&["-r", "2", "python3.11", "restart", "--mem", "1Gi"]).unwrap();
+    assert_eq!(options.args.replicas, Some(2));
+    assert_eq!(options.args.memory.as_deref(), Some("1Gi"));
+    assert_eq!(options.action, Action::Restart);
+    let shell = command(&["shell", "--", "ls", "-l"]).unwrap();
+    assert_eq!(shell.extra_args, ["ls", "-l"]);
+    let logs = command(&["logs", "-f", "-l", "5"]).unwrap();
+    assert!(logs.args.follow);
+    assert_eq!(logs.args.last, Some(5));
+    assert!(command(&["--canonical", "--backend", "kubernetes", "stop"]).is_ok());
+}
+
+#[test]
+fn a_missing_or_unknown_action_is_a_usage_error() {
+    assert_eq!(
+        command(&["python3.11", "begin"]).unwrap_err(),
+        "argument ACTION: invalid choice: 'begin' (choose from 'start', 'stop', 'status', 'restart', 'shell', 'logs')"
+    );
+    assert_eq!(
+        command(&["python3.11"]).unwrap_err(),
+        "the following arguments are required: ACTION"
+    );
+    let bad = command(&["-r", "0", "start"]).unwrap_err();
+    assert!(bad.contains("0 is not a valid number of replicas"), "{bad}");
+}
+
+#[test]
+fn the_command_line_wins_over_the_template_which_wins_over_the_manifest() {
+    let cli = command(&["--cpu", "1", "start"]).unwrap();
+    let template = Template {
+        cpu: Some("250m".to_owned()),
+        mem: Some("1Gi".to_owned()),
+        wstype: Some("python3.11".to_owned()),
+        replicas: Some(3),
+        ..Template::default()
+    };
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("service.manifest"),
+        "web: php8.2\nbackend: kubernetes\nmemory: 2Gi\nreplicas: 2\n",
+    )
+    .unwrap();
+    let manifest = Manifest::load(home.path()).unwrap();
+    let settings = combine(&cli, &template, &manifest);
+    assert_eq!(settings.cpu.as_deref(), Some("1"));
+    assert_eq!(settings.memory.as_deref(), Some("1Gi"));
+    assert_eq!(settings.wstype, "python3.11");
+    assert_eq!(settings.replicas, 3);
+    assert_eq!(settings.backend.as_deref(), Some("kubernetes"));
+    let bare = combine(
+        &command(&["start"]).unwrap(),
+        &Template::default(),
+        &manifest,
+    );
+    assert_eq!((bare.wstype.as_str(), bare.wstype_given), ("php8.2", false));
+    assert_eq!(bare.replicas, 2);
+    let empty = Manifest::load(tempfile::tempdir().unwrap().path()).unwrap();
+    let default = combine(&command(&["start"]).unwrap(), &Template::default(), &empty);
+    assert_eq!((default.wstype.as_str(), default.replicas), ("php7.4", 1));
+    assert_eq!(default.backend, None);
+}
+
+#[test]
+fn the_types_block_is_the_originals() {
+    let types = [
+        WebserviceTypeBody {
+            name: "python3.11".to_owned(),
+            deprecated: false,
+            unavailable: None,
+        },
+        WebserviceTypeBody {
+            name: "generic".to_owned(),
+            deprecated: false,
+            unavailable: None,
+        },
+        WebserviceTypeBody {
+            name: "php7.3".to_owned(),
+            deprecated: true,
+            unavailable: None,
+        },
+    ];
+    assert_eq!(
+        types_block(&types),
+        "generic\n  * php7.3 (DEPRECATED)\n  * python3.11"
+    );
+}
+
+#[test]
+fn a_finished_shell_job_exits_with_its_commands_status() {
+    let job = |short: &str, messages: &[&str]| JobState {
+        status_short: short.to_owned(),
+        status: Some(JobStatus {
+            messages: messages.iter().map(|m| (*m).to_owned()).collect(),
+        }),
+    };
+    assert_eq!(exit_status(&job("Completed", &["exitcode 0"])), Some(0));
+    assert_eq!(exit_status(&job("Failed", &["exitcode 3"])), Some(3));
+    assert_eq!(exit_status(&job("Failed", &[])), Some(1));
+    assert_eq!(exit_status(&job("Running for 1s", &[])), None);
+}
