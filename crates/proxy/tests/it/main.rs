@@ -4,3 +4,4 @@ mod forwarding;
 mod pages;
 mod protocols;
 mod support;
+mod websocket;
