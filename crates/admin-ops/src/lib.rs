@@ -105,8 +105,9 @@ impl std::fmt::Debug for AdminOps {
 }
 
 impl AdminOps {
-    /// The procedures over `accounts` and `engine`; `bans_changed` is notified after
-    /// every ban change (the front proxy reloads its list then).
+    /// The procedures over `accounts` and `engine`; `bans_changed` is notified
+    /// (`notify_one`: a permit is kept when nobody waits) after every ban change, for its
+    /// one consumer, the front proxy, which reloads its list then.
     pub fn new(
         accounts: Arc<Accounts>,
         engine: jobs_engine::JobsEngine,
@@ -148,7 +149,6 @@ impl AdminOps {
             .store()
             .add_ban(network, reason, actor, self.accounts.now())
             .await?;
-        self.bans_changed.notify_waiters();
         self.bans_changed.notify_one();
         Ok(ban)
     }
@@ -167,7 +167,6 @@ impl AdminOps {
                 )),
                 other => other.into(),
             })?;
-        self.bans_changed.notify_waiters();
         self.bans_changed.notify_one();
         Ok(ban)
     }
