@@ -1174,6 +1174,16 @@ impl JobsEngine {
                 },
             );
         }
+        // A tool disabled while this replica started: `suspend_tool` may have looked at the
+        // running replicas before this one was among them, so it stops itself.
+        if let Ok(Some(account)) = store.get_tool(tool).await
+            && account.status == store::ToolStatus::Disabled
+        {
+            self.stop_replica(tool, &spec.name, replica).await;
+            return Err(format!(
+                "tool '{tool}' was disabled while the job started; nothing of it runs until an admin enables it"
+            ));
+        }
         self.notify(tool, spec, replica, None).await;
         if let (Some(probe), Some(cancel)) = (probe, probe_cancel) {
             let engine = self.clone();
