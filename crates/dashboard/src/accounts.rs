@@ -21,7 +21,8 @@ use time::OffsetDateTime;
 
 use crate::DashboardState;
 use crate::page::{
-    FlashLevel, Layout, PageError, SessionUser, redirect, render, render_with_status, safe_next,
+    FlashLevel, Layout, PageError, RowId, SessionUser, redirect, render, render_with_status,
+    safe_next,
 };
 use crate::session::{AdminUser, CurrentUser, OptionalUser, sha256_hex};
 use crate::sshkey;
@@ -741,7 +742,7 @@ async fn add_ssh_key(
 async fn delete_ssh_key(
     State(state): State<DashboardState>,
     CurrentUser { user, session, .. }: CurrentUser,
-    Path(id): Path<i64>,
+    RowId(id): RowId,
 ) -> Result<Response, PageError> {
     if !state.store.delete_ssh_key(&user.name, id).await? {
         return Err(PageError::NotFound);

@@ -12,7 +12,7 @@
 //! and the applicant is told by mail of comments and decisions.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use store::{AccessComment, AccessFilter, AccessRequest, AccessStatus};
 use time::OffsetDateTime;
 
 use crate::DashboardState;
-use crate::page::{FlashLevel, Layout, PageError, redirect, render, render_with_status};
+use crate::page::{FlashLevel, Layout, PageError, RowId, redirect, render, render_with_status};
 use crate::session::{AdminUser, CurrentUser};
 
 /// The longest reason or comment accepted, in characters.
@@ -230,7 +230,7 @@ async fn visible_request(
 async fn show_request(
     State(state): State<DashboardState>,
     CurrentUser { user, page, .. }: CurrentUser,
-    Path(id): Path<i64>,
+    RowId(id): RowId,
 ) -> Result<Response, PageError> {
     let request = match visible_request(&state, &user, id).await {
         Ok(request) => request,
@@ -259,7 +259,7 @@ async fn comment_request(
         page,
         session,
     }: CurrentUser,
-    Path(id): Path<i64>,
+    RowId(id): RowId,
     Form(form): Form<CommentForm>,
 ) -> Result<Response, PageError> {
     let request = match visible_request(&state, &user, id).await {
@@ -336,7 +336,7 @@ async fn decide_request(
         page,
         session,
     }: AdminUser,
-    Path(id): Path<i64>,
+    RowId(id): RowId,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, PageError> {
     let request = state
@@ -443,7 +443,7 @@ async fn decide_request(
 async fn suppress_request(
     State(state): State<DashboardState>,
     admin: AdminUser,
-    Path(id): Path<i64>,
+    RowId(id): RowId,
 ) -> Result<Response, PageError> {
     set_suppressed(&state, admin, id, true).await
 }
@@ -451,7 +451,7 @@ async fn suppress_request(
 async fn unsuppress_request(
     State(state): State<DashboardState>,
     admin: AdminUser,
-    Path(id): Path<i64>,
+    RowId(id): RowId,
 ) -> Result<Response, PageError> {
     set_suppressed(&state, admin, id, false).await
 }

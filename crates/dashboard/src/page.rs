@@ -188,6 +188,26 @@ pub fn safe_next(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
+/// A numeric id from the URL path (`…/{id}`); anything else is the 404 page rather
+/// than axum's plain-text rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowId(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RowId {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(text) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| PageError::NotFound)?;
+        text.parse().map(RowId).map_err(|_| PageError::NotFound)
+    }
+}
+
 /// A page that could not be shown, rendered in the layout with its status.
 #[derive(Debug)]
 pub enum PageError {

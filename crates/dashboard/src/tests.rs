@@ -663,6 +663,10 @@ async fn unknown_pages_get_the_404_page_in_the_layout() {
     let mut browser = Browser::new(&fixture, "10.0.8.1");
     let page = browser.get("/no/such/page").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
+    browser.log_in("root", PASSWORD).await;
+    let page = browser.get("/tools/membership/status/not-a-number").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains(r#"id="error-page" data-status="404""#), "{}", page.body);
     assert!(page.body.contains(r#"id="error-page" data-status="404""#));
     assert!(page.body.contains(r#"id="nav""#));
 }
