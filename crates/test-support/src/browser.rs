@@ -133,6 +133,7 @@ impl Browser {
     }
 
     /// [`launch`](Browser::launch), reporting the skip for `test` when Chromium is missing.
+    #[track_caller]
     pub fn start(test: &str) -> Option<Browser> {
         match Browser::launch() {
             Ok(browser) => Some(browser),
