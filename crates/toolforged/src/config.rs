@@ -602,6 +602,28 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[test]
+    fn the_dashboard_url_needs_a_scheme_and_loses_its_trailing_slash() {
+        let config = Config::load(ServeArgs {
+            dashboard_url: Some("https://toolsadmin.example.org/".to_owned()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            config.dashboard_url.as_deref(),
+            Some("https://toolsadmin.example.org")
+        );
+        let err = Config::load(ServeArgs {
+            dashboard_url: Some("toolsadmin.example.org".to_owned()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid --dashboard-url 'toolsadmin.example.org': it must start with https:// or http://"
+        );
+    }
+
     fn tempfile_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("toolforged-config-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
