@@ -14,6 +14,7 @@ mod official_clients;
 mod proxy;
 mod quotas;
 mod supervision;
+mod webservice;
 
 use std::path::Path;
 
