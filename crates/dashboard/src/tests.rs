@@ -280,6 +280,16 @@ async fn script_in_every_text_field_comes_back_escaped() {
         "{}",
         page.body
     );
+    // The log-in form carries `next` in a hidden field.
+    let page = browser
+        .get("/login?next=/%22%3E%3Cscript%3Ealert(1)%3C/script%3E")
+        .await;
+    assert!(!page.body.contains(script), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/&#34;&#62;{escaped}")),
+        "{}",
+        page.body
+    );
     // Log-in echoes the user name.
     let page = browser.log_in(script, "wrong").await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -666,7 +676,11 @@ async fn unknown_pages_get_the_404_page_in_the_layout() {
     browser.log_in("root", PASSWORD).await;
     let page = browser.get("/tools/membership/status/not-a-number").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert!(page.body.contains(r#"id="error-page" data-status="404""#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="error-page" data-status="404""#),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains(r#"id="error-page" data-status="404""#));
     assert!(page.body.contains(r#"id="nav""#));
 }
