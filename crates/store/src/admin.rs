@@ -285,7 +285,7 @@ impl Store {
     /// Every banned network, oldest ban first.
     pub async fn list_bans(&self) -> Result<Vec<Ban>> {
         let rows = sqlx::query(
-            "SELECT network, reason, created_by, created_at FROM bans ORDER BY created_at, network",
+            "SELECT network, reason, created_by, created_at FROM bans ORDER BY created_at, rowid",
         )
         .fetch_all(&self.pool)
         .await?;
