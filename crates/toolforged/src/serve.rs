@@ -261,7 +261,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut dashboard_state = dashboard::DashboardState::new(
         accounts.clone(),
         dashboard::DashboardConfig::new(
-            dashboard_url,
+            dashboard_url.clone(),
             config.public_domain.clone(),
             proxy_addr.port(),
         ),
@@ -330,7 +330,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     write_atomic_json(&data.addresses(), &addresses)?;
 
     if let Some(password) = admin_password {
-        print_first_start(&password, &public_api_url, web_addr, proxy_addr, &config);
+        print_first_start(&password, &public_api_url, &dashboard_url, proxy_addr, &config);
     }
     tracing::info!(api = %api_addr, web = %web_addr, proxy = %proxy_addr, data_dir = %data.root.display(), "toolforged is ready");
 
@@ -470,7 +470,7 @@ fn short_digest(bytes: &[u8]) -> String {
 fn print_first_start(
     password: &str,
     public_api_url: &str,
-    web_addr: SocketAddr,
+    dashboard_url: &str,
     proxy_addr: SocketAddr,
     config: &Config,
 ) {
@@ -486,7 +486,7 @@ fn print_first_start(
         out,
         "  API:       {public_api_url}  (CA certificate: {data_dir}/pki/ca.crt)"
     );
-    let _ = writeln!(out, "  Dashboard: http://{web_addr}/");
+    let _ = writeln!(out, "  Dashboard: {dashboard_url}/");
     let _ = writeln!(
         out,
         "  Tools:     http://<tool>.{}:{}/",
