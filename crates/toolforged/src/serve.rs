@@ -330,7 +330,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     write_atomic_json(&data.addresses(), &addresses)?;
 
     if let Some(password) = admin_password {
-        print_first_start(&password, &public_api_url, &dashboard_url, proxy_addr, &config);
+        print_first_start(
+            &password,
+            &public_api_url,
+            &dashboard_url,
+            proxy_addr,
+            &config,
+        );
     }
     tracing::info!(api = %api_addr, web = %web_addr, proxy = %proxy_addr, data_dir = %data.root.display(), "toolforged is ready");
 
