@@ -258,6 +258,15 @@ impl AdminOps {
     ) -> Result<Vec<(String, Result<PathBuf>)>> {
         let mut done = Vec::new();
         for due in self.store().tools_due_for_deletion(now).await? {
+            // An admin may have enabled it since the list was read.
+            let still_due = self
+                .store()
+                .tool_disablement(&due.tool)
+                .await?
+                .is_some_and(|current| current.delete_at <= now);
+            if !still_due {
+                continue;
+            }
             let why = format!(
                 "scheduled when {} disabled it at {}; ",
                 due.disabled_by,
