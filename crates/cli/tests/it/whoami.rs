@@ -202,7 +202,7 @@ fn an_unreachable_gateway_is_exit_status_2_with_the_connection_error() {
 
 #[test]
 fn command_groups_of_later_issues_say_they_are_not_available_and_exit_1() {
-    for group in ["build", "webservice", "components"] {
+    for group in ["build", "components"] {
         let ran = run(std::process::Command::new(toolforge()).args([group, "list", "--json"]));
         assert_eq!(ran.code, Some(1), "{ran:?}");
         assert_eq!(
