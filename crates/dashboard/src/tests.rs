@@ -719,7 +719,7 @@ async fn sign_ups_are_limited_per_address_and_per_user_name() {
 }
 
 #[tokio::test]
-async fn cookies_are_secure_when_the_dashboard_url_is_https() {
+async fn cookies_are_secure_when_the_dashboard_url_is_https_and_pages_forbid_framing() {
     let mut fixture = fixture().await;
     let mut config = (*fixture.state.config).clone();
     config.public_url = "https://toolsadmin.example.org".to_owned();
@@ -734,6 +734,14 @@ async fn cookies_are_secure_when_the_dashboard_url_is_https() {
         "{cookie}"
     );
     assert!(cookie.starts_with("toolforge_session="), "{cookie}");
+    let headers = response.headers();
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        policy.contains("script-src 'self'; style-src 'self'"),
+        "{policy}"
+    );
     // Plain http (the default loopback address): no Secure, or the cookie never returns.
     let fixture = self::fixture().await;
     let response = router(fixture.state.clone())
