@@ -364,9 +364,15 @@ fn a_cron_run_due_while_the_daemon_was_down_fires_once_after_the_restart() {
     let fired = daemon.tool_home("mytool").join("fired");
     eventually(Duration::from_secs(20), || fired.exists().then_some(()))
         .expect("the missed run fired after the restart");
-    // At most once: a second run only comes with the next minute.
-    std::thread::sleep(Duration::from_secs(3));
-    let after = runs(&daemon, "minutely");
+    // At most once: the recovery decides about the missed minute once, so by the time every
+    // run it started has ended, a duplicate would be in the records; a second run only comes
+    // with the next minute, which is at least 50 s away.
+    let after = eventually(Duration::from_secs(20), || {
+        let after = runs(&daemon, "minutely");
+        let all_ended = after[before..].iter().all(|run| run.ended_at.is_some());
+        (all_ended && after.len() > before).then_some(after)
+    })
+    .expect("the run that fired after the restart ended");
     let new_runs: Vec<_> = after[before..]
         .iter()
         .filter(|run| run.outcome.as_deref() != Some("skipped"))
