@@ -11,8 +11,11 @@
 //! one of `software_licenses` (a foreign key), so a bad one never reaches the table.
 //!
 //! Every read here is bounded: the list is paged by `LIMIT`/`OFFSET` over the primary key
-//! order, and the whole-catalogue read for `toolinfo.json` is three sequential scans
-//! joined in memory, not one query per tool.
+//! order, a search of three or more characters reads the trigram index `tool_search`
+//! (migration `0016_tool_catalogue.sql`; shorter ones scan, as no trigram fits them), and
+//! the whole-catalogue read for `toolinfo.json` is one query, not one per tool.
+//! [`Store::catalogue_generation`] moves whenever anything that catalogue holds changes
+//! (triggers bump it), so a reader may keep what it built until it moves.
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -260,8 +263,25 @@ impl Store {
             .collect())
     }
 
+    /// The catalogue's change counter: it increases with every change of a tool's name,
+    /// title, description, metadata, tags or authors, and when a tool is made or deleted
+    /// (triggers of migration 0016, so every write path bumps it). What was built from
+    /// [`Store::all_tool_infos`] after reading generation `g` is current as long as this
+    /// still answers `g`.
+    pub async fn catalogue_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT generation FROM tool_catalogue_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?
+                .get(0),
+        )
+    }
+
     /// One page of tools by name, those whose name, title, description or one of whose
-    /// tags contains `search` (ASCII case-insensitive; every tool when `search` is blank).
+    /// tags contains `search` (case-insensitive; every tool when `search` is blank).
+    ///
+    /// Three or more characters are looked up in the trigram index `tool_search`; one or
+    /// two characters (no trigram to look up) scan the tools with `LIKE`.
     pub async fn search_tools(
         &self,
         search: &str,
@@ -269,18 +289,30 @@ impl Store {
         limit: u64,
     ) -> Result<ToolListPage> {
         let search = search.trim();
-        let pattern = like_pattern(search);
-        let filter = if search.is_empty() {
-            ""
+        let indexed = search.chars().count() >= 3;
+        let (filter, needle) = if search.is_empty() {
+            ("", String::new())
+        } else if indexed {
+            (
+                "WHERE t.uid IN (SELECT rowid FROM tool_search WHERE tool_search MATCH ?1)",
+                fts_phrase(search),
+            )
         } else {
-            "WHERE t.name LIKE ?1 ESCAPE '\\' OR t.title LIKE ?1 ESCAPE '\\'
-                OR t.description LIKE ?1 ESCAPE '\\'
-                OR EXISTS (SELECT 1 FROM tool_tags g WHERE g.tool = t.name AND g.tag LIKE ?1 ESCAPE '\\')"
+            (
+                "WHERE t.name LIKE ?1 ESCAPE '\\' OR t.title LIKE ?1 ESCAPE '\\'
+                    OR t.description LIKE ?1 ESCAPE '\\'
+                    OR EXISTS (SELECT 1 FROM tool_tags g WHERE g.tool = t.name AND g.tag LIKE ?1 ESCAPE '\\')",
+                like_pattern(search),
+            )
         };
-        let count = format!("SELECT COUNT(*) FROM tools t {filter}");
+        let count = if indexed {
+            "SELECT COUNT(*) FROM tool_search WHERE tool_search MATCH ?1".to_owned()
+        } else {
+            format!("SELECT COUNT(*) FROM tools t {filter}")
+        };
         let mut count = sqlx::query(&count);
         if !search.is_empty() {
-            count = count.bind(&pattern);
+            count = count.bind(&needle);
         }
         let total: i64 = count.fetch_one(&self.pool).await?.get(0);
         let rows = sqlx::query(&format!(
@@ -289,7 +321,7 @@ impl Store {
                         (SELECT tag FROM tool_tags g WHERE g.tool = t.name ORDER BY tag))
              FROM tools t {filter} ORDER BY t.name LIMIT ?2 OFFSET ?3"
         ))
-        .bind(&pattern)
+        .bind(&needle)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
@@ -377,6 +409,12 @@ fn status_from_text(text: &str) -> ToolStatus {
     } else {
         ToolStatus::Active
     }
+}
+
+/// `text` as one FTS5 phrase: with the trigram tokenizer, the rows that contain it as a
+/// substring (double quotes doubled, so nothing in it is query syntax).
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// `%text%` with LIKE's wildcards and the escape character escaped.
@@ -600,6 +638,110 @@ mod tests {
         assert_eq!(all[0].tool.name, "alpha");
         assert_eq!(all[0].info, ToolInfo::default());
         assert_eq!(all[1].info, tagged);
+    }
+
+    #[tokio::test]
+    async fn the_catalogue_generation_moves_with_every_change_toolinfo_publishes_and_only_then() {
+        let (_dir, store) = store_with_tools(&["alpha"]).await;
+        let mut last = store.catalogue_generation().await.unwrap();
+        let mut moved = |now: i64, what: &str| {
+            assert!(now > last, "{what}: the generation stayed at {last}");
+            last = now;
+        };
+        store
+            .create_tool(NewTool {
+                name: "beta",
+                title: "",
+                description: "",
+                maintainer: "alice",
+                now: NOW,
+            })
+            .await
+            .unwrap();
+        moved(store.catalogue_generation().await.unwrap(), "a new tool");
+        let first = info(&["wiki"]);
+        let update = ToolInfoUpdate {
+            title: "Beta",
+            description: "",
+            info: &first,
+        };
+        store.set_tool_info("beta", update, NOW).await.unwrap();
+        moved(store.catalogue_generation().await.unwrap(), "metadata");
+        sqlx::query("UPDATE tools SET title = 'Changed behind the API' WHERE name = 'beta'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        moved(store.catalogue_generation().await.unwrap(), "a title");
+        sqlx::query("INSERT INTO tool_tags (tool, tag) VALUES ('beta', 'extra')")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        moved(store.catalogue_generation().await.unwrap(), "a tag");
+        sqlx::query("UPDATE tool_authors SET name = 'Zed' WHERE tool = 'beta'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        moved(store.catalogue_generation().await.unwrap(), "an author");
+        store.delete_tool("alpha").await.unwrap();
+        moved(
+            store.catalogue_generation().await.unwrap(),
+            "a deleted tool",
+        );
+
+        // Nothing toolinfo.json shows: the generation stays.
+        sqlx::query("UPDATE tools SET status = 'disabled' WHERE name = 'beta'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.add_maintainer("beta", "alice", NOW).await.unwrap();
+        assert_eq!(store.catalogue_generation().await.unwrap(), last);
+    }
+
+    #[tokio::test]
+    async fn the_search_index_follows_titles_tags_and_deletions() {
+        let (_dir, store) = store_with_tools(&["alpha", "beta"]).await;
+        let names = |page: crate::ToolListPage| -> Vec<String> {
+            page.tools.into_iter().map(|tool| tool.name).collect()
+        };
+        assert!(names(store.search_tools("kidat", 0, 10).await.unwrap()).is_empty());
+        let tagged = info(&["Wikidata", "maps"]);
+        let update = ToolInfoUpdate {
+            title: "Beta \"quoted\" title",
+            description: "Draws MAPS",
+            info: &tagged,
+        };
+        store.set_tool_info("beta", update, NOW).await.unwrap();
+        assert_eq!(
+            names(store.search_tools("KIDAT", 0, 10).await.unwrap()),
+            ["beta"]
+        );
+        assert_eq!(
+            names(store.search_tools("\"quoted\"", 0, 10).await.unwrap()),
+            ["beta"]
+        );
+        assert_eq!(
+            names(store.search_tools("draws m", 0, 10).await.unwrap()),
+            ["beta"]
+        );
+        // Two tags are two words, not one string to match across.
+        assert!(names(store.search_tools("datamaps", 0, 10).await.unwrap()).is_empty());
+        assert!(names(store.search_tools("AND OR NOT *", 0, 10).await.unwrap()).is_empty());
+        let retagged = info(&["other"]);
+        let update = ToolInfoUpdate {
+            title: "Beta",
+            description: "",
+            info: &retagged,
+        };
+        store.set_tool_info("beta", update, NOW).await.unwrap();
+        assert!(names(store.search_tools("kidat", 0, 10).await.unwrap()).is_empty());
+        assert_eq!(
+            names(store.search_tools("other", 0, 10).await.unwrap()),
+            ["beta"]
+        );
+        store.delete_tool("beta").await.unwrap();
+        assert!(names(store.search_tools("other", 0, 10).await.unwrap()).is_empty());
+        let page = store.search_tools("alpha", 0, 10).await.unwrap();
+        assert_eq!(page.total, 1);
     }
 
     #[tokio::test]
