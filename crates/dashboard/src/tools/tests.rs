@@ -564,3 +564,162 @@ async fn only_members_and_admins_create_tools() {
         "/tools/id/admintool",
     );
 }
+
+#[tokio::test]
+async fn toolinfo_json_is_never_stale_a_changed_title_new_tool_or_deletion_shows_on_the_next_request()
+ {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("mytool", "First title", "wiki").await;
+    let mut visitor = Browser::new(&fixture);
+    let titles = |page: &Page| -> Vec<(String, String)> {
+        let records: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|record| {
+                (
+                    record["name"].as_str().unwrap().to_owned(),
+                    record["title"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for path in [
+        "/tools/toolinfo/v1/toolinfo.json",
+        "/tools/toolinfo/v1.2/toolinfo.json",
+    ] {
+        let page = visitor.get(path).await;
+        assert_eq!(
+            titles(&page),
+            [("toolforge-mytool".to_owned(), "First title".to_owned())]
+        );
+    }
+
+    // Through the edit form.
+    alice.get("/tools/id/mytool/edit").await;
+    let page = alice
+        .post(
+            "/tools/id/mytool/edit",
+            &[
+                ("title", "Second title"),
+                ("description", "A tool for tests"),
+                ("license", "MIT"),
+                ("tags", "wiki"),
+                ("authors", "alice"),
+                ("repository", ""),
+                ("issues", ""),
+                ("docs", ""),
+                ("suburl", ""),
+            ],
+        )
+        .await;
+    assert_redirect(&page, "/tools/id/mytool");
+    for path in [
+        "/tools/toolinfo/v1/toolinfo.json",
+        "/tools/toolinfo/v1.2/toolinfo.json",
+    ] {
+        let page = visitor.get(path).await;
+        assert_eq!(
+            titles(&page),
+            [("toolforge-mytool".to_owned(), "Second title".to_owned())],
+            "{path}"
+        );
+    }
+
+    // Through the store, not the dashboard: the dashboard has no hook to invalidate it.
+    set_title_in_the_store(&fixture, "mytool", "Third title").await;
+    let page = visitor.get("/tools/toolinfo/v1/toolinfo.json").await;
+    assert_eq!(
+        titles(&page),
+        [("toolforge-mytool".to_owned(), "Third title".to_owned())]
+    );
+
+    // A tool made by the admin command's code path, then deleted.
+    fixture
+        .state
+        .accounts
+        .create_tool("other", "bob", "Other", "")
+        .await
+        .unwrap();
+    let page = visitor.get("/tools/toolinfo/v1.2/toolinfo.json").await;
+    assert_eq!(titles(&page).len(), 2);
+    fixture.state.accounts.delete_tool("other").await.unwrap();
+    let page = visitor.get("/tools/toolinfo/v1.2/toolinfo.json").await;
+    assert_eq!(
+        titles(&page),
+        [("toolforge-mytool".to_owned(), "Third title".to_owned())]
+    );
+}
+
+/// Changes a title through the store directly, keeping the rest of the metadata.
+async fn set_title_in_the_store(fixture: &Fixture, tool: &str, title: &str) {
+    let info = fixture.state.store.tool_info(tool).await.unwrap().unwrap();
+    fixture
+        .state
+        .store
+        .set_tool_info(
+            tool,
+            store::ToolInfoUpdate {
+                title,
+                description: &info.tool.description,
+                info: &info.info,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn toolinfo_json_answers_304_to_its_etag_until_the_catalogue_changes() {
+    let fixture = fixture().await;
+    let mut alice = Browser::log_in(&fixture, "alice").await;
+    alice.create_tool("mytool", "Mine", "wiki").await;
+    let app = router(fixture.state.clone());
+    let fetch = |if_none_match: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::get("/tools/toolinfo/v1.2/toolinfo.json");
+            if let Some(tag) = if_none_match {
+                request = request.header(header::IF_NONE_MATCH, tag);
+            }
+            let mut request = request.body(Body::empty()).unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo("10.1.0.2:40000".parse::<SocketAddr>().unwrap()));
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let etag = response
+                .headers()
+                .get(header::ETAG)
+                .map(|value| value.to_str().unwrap().to_owned());
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, etag, body)
+        }
+    };
+    let (status, etag, body) = fetch(None).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = etag.expect("an ETag");
+    assert!(!body.is_empty());
+    let (status, again, body) = fetch(Some(etag.clone())).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again.as_deref(), Some(etag.as_str()));
+    assert!(body.is_empty());
+    let (status, _, _) = fetch(Some(format!("\"other\", W/{etag}"))).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = fetch(Some("\"something else\"".to_owned())).await;
+    assert_eq!(status, StatusCode::OK);
+
+    fixture
+        .state
+        .accounts
+        .create_tool("other", "bob", "Other", "")
+        .await
+        .unwrap();
+    let (status, changed, body) = fetch(Some(etag.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(changed.as_deref(), Some(etag.as_str()));
+    assert!(String::from_utf8_lossy(&body).contains("toolforge-other"));
+}
