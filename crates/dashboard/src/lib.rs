@@ -178,6 +178,7 @@ pub struct DashboardState {
     /// URLs and lifetimes.
     pub config: Arc<DashboardConfig>,
     pub(crate) limits: Arc<ratelimit::RateLimits>,
+    pub(crate) toolinfo_cache: Arc<toolinfo::ToolinfoCache>,
 }
 
 impl DashboardState {
@@ -192,6 +193,7 @@ impl DashboardState {
             admin_ops: None,
             config: Arc::new(config),
             limits: Arc::default(),
+            toolinfo_cache: Arc::default(),
         }
     }
 
