@@ -109,11 +109,17 @@ struct SignupPage {
 
 async fn show_signup(
     State(state): State<DashboardState>,
-    OptionalUser { page, user, .. }: OptionalUser,
+    OptionalUser {
+        mut page,
+        user,
+        session,
+        ..
+    }: OptionalUser,
 ) -> Result<Response, PageError> {
     if user.is_some() {
         return Ok(redirect("/profile"));
     }
+    session.ensure_csrf(&mut page).await?;
     render(&SignupPage {
         page,
         username: String::new(),
@@ -448,13 +454,19 @@ struct LoginPage {
 }
 
 async fn show_login(
-    OptionalUser { page, user, .. }: OptionalUser,
+    OptionalUser {
+        mut page,
+        user,
+        session,
+        ..
+    }: OptionalUser,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     let next = safe_next(&query.next).unwrap_or("/").to_owned();
     if user.is_some() {
         return Ok(redirect(&next));
     }
+    session.ensure_csrf(&mut page).await?;
     render(&LoginPage {
         page,
         username: String::new(),

@@ -3,7 +3,8 @@
 //! The cookie `toolforge_session` holds 32 random bytes (base64url); the store keeps
 //! only their SHA-256 with the user, the CSRF token, the flash messages and the expiry.
 //! Visitors get an anonymous session the first time a page needs a CSRF token (the
-//! log-in and sign-up forms), so even those forms are protected. Logging in replaces
+//! log-in and sign-up forms, through [`Session::ensure_csrf`]), so even those forms
+//! are protected; reading other pages anonymously stores nothing. Logging in replaces
 //! the session with a new id (no fixation); logging out deletes it from the store.
 //!
 //! Cookie flags: `HttpOnly` (scripts never see it), `SameSite=Lax` (other sites' POSTs
@@ -87,6 +88,15 @@ impl Session {
             return Ok(token);
         }
         self.start(None, ANONYMOUS_LIFETIME).await
+    }
+
+    /// Makes sure the page's forms carry a token: anonymous pages with a form (log-in,
+    /// sign-up) call this before rendering.
+    pub async fn ensure_csrf(&self, page: &mut Layout) -> Result<(), PageError> {
+        if page.csrf_token.is_empty() {
+            page.csrf_token = self.ensure().await?;
+        }
+        Ok(())
     }
 
     /// Logs `user` in: the old session (anonymous or not) is deleted and a new id
@@ -352,10 +362,17 @@ impl FromRequestParts<DashboardState> for OptionalUser {
                 .map_err(IntoResponse::into_response)?;
         }
         let reading = parts.method == Method::GET || parts.method == Method::HEAD;
-        let csrf_token = session
-            .ensure()
-            .await
-            .map_err(IntoResponse::into_response)?;
+        // Logged-in pages always carry a token (the layout's log-out form). Anonymous
+        // visitors get a session only from pages with a form ([`Session::ensure_csrf`]),
+        // so crawlers reading tool pages do not fill the session table.
+        let csrf_token = if user.is_some() {
+            session
+                .ensure()
+                .await
+                .map_err(IntoResponse::into_response)?
+        } else {
+            session.csrf_token().unwrap_or_default()
+        };
         let flashes = if reading {
             session
                 .take_flashes()
