@@ -3,6 +3,7 @@
 mod admin;
 mod admin_ops;
 mod dashboard;
+mod dashboard_admin;
 mod dashboard_e2e;
 mod envvars;
 mod foundation;
