@@ -40,7 +40,9 @@
 //!    Never use `|safe` on anything a user typed: askama escapes `{{ … }}` for HTML.
 //! 3. Every `<form method="post">` contains `{{ page.csrf_field() }}`. POSTs are
 //!    checked by the CSRF middleware before any handler runs (a POST without the
-//!    session's token gets the 403 page), so handlers do nothing for it. A `fetch` from
+//!    session's token gets the 403 page), so handlers do nothing for it. Logged-in
+//!    pages always have a token; a page with a form for anonymous visitors calls
+//!    `session.ensure_csrf(&mut page).await?` first (log-in and sign-up do). A `fetch` from
 //!    JavaScript sends the token in the `X-CSRF-Token` header instead
 //!    (`page.csrf_token`, also in `<meta name="csrf-token">`).
 //! 4. After a successful POST: `session.flash(FlashLevel::Success, "…").await;` and
