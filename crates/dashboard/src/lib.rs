@@ -220,7 +220,9 @@ impl DashboardState {
     /// The admin procedures, or the 503 page when this dashboard runs without them.
     pub fn admin_ops(&self) -> Result<&Arc<admin_ops::AdminOps>, PageError> {
         self.admin_ops.as_ref().ok_or_else(|| {
-            PageError::Unavailable("the admin procedures are not running in this dashboard".to_owned())
+            PageError::Unavailable(
+                "the admin procedures are not running in this dashboard".to_owned(),
+            )
         })
     }
 

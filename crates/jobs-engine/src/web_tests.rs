@@ -21,11 +21,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::{EngineConfig, Error, JobsEngine, health};
 
+/// A running listener workload: its accept loop and the state its watchers see.
+type RunningListener = (tokio::task::JoinHandle<()>, watch::Sender<WorkloadState>);
+
 /// Workloads that are HTTP listeners answering 200 to every connection.
 struct ListenerRuntime {
     events: broadcast::Sender<WorkloadEvent>,
-    running:
-        Mutex<HashMap<WorkloadId, (tokio::task::JoinHandle<()>, watch::Sender<WorkloadState>)>>,
+    running: Mutex<HashMap<WorkloadId, RunningListener>>,
 }
 
 impl ListenerRuntime {

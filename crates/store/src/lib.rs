@@ -22,11 +22,11 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::admin::{
     AuditEntry, AuditFilter, Ban, InvalidNetwork, NewAudit, ToolDisablement, parse_network,
     record_audit_in,
 };
-pub use crate::accounts::{NewTool, NewUser, PrincipalKind, Tool, ToolStatus, User};
 pub use crate::certificates::{CertRecord, CertStatus, NewCert};
 pub use crate::dashboard::{
     AccessComment, AccessFilter, AccessRequest, AccessStatus, SessionRecord, SshKeyRecord,
