@@ -234,33 +234,55 @@ impl Store {
 
     /// Every tool with its metadata, by name: the catalogue `toolinfo.json` publishes.
     pub async fn all_tool_infos(&self) -> Result<Vec<ToolWithInfo>> {
-        // One row per tool, tags and authors folded in with group_concat: the cost of a
-        // catalogue read is dominated by rows handed over from SQLite, so this reads
-        // N rows rather than N plus every tag and author.
-        let rows = sqlx::query(&format!(
-            "SELECT c.*, g.tags, a.authors FROM ({TOOL_WITH_INFO}) c
-             LEFT JOIN (SELECT tool, group_concat(tag, char(31) ORDER BY tag) AS tags
-                        FROM tool_tags GROUP BY tool) g ON g.tool = c.name
-             LEFT JOIN (SELECT tool, group_concat(name, char(31) ORDER BY position) AS authors
-                        FROM tool_authors GROUP BY tool) a ON a.tool = c.name
-             ORDER BY c.name"
-        ))
-        .fetch_all(&self.pool)
+        // Handing rows over from SQLite costs more than reading them (one row per tool
+        // with its tags and authors folded in took ~57 ms for 3,000 tools, most of it
+        // per row), so each table comes back as one JSON document, read in one snapshot
+        // and joined here: three rows in all.
+        let mut tx = self.pool.begin().await?;
+        let tools: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(t.name, t.uid, t.title, t.description, t.status,
+                    t.created_at, i.license, i.repository, i.issues, i.docs, i.is_webservice,
+                    i.suburl))
+             FROM tools t LEFT JOIN tool_info i ON i.tool = t.name",
+        )
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(rows
+        let tags: String =
+            sqlx::query_scalar("SELECT json_group_array(json_array(tool, tag)) FROM tool_tags")
+                .fetch_one(&mut *tx)
+                .await?;
+        let authors: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(tool, position, name)) FROM tool_authors",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        let tools: Vec<CatalogueRow> = from_json(&tools)?;
+        let mut found: Vec<ToolWithInfo> = tools.into_iter().map(catalogue_tool).collect();
+        found.sort_unstable_by(|a, b| a.tool.name.cmp(&b.tool.name));
+        let index: std::collections::HashMap<String, usize> = found
             .iter()
-            .map(|row| {
-                let mut found = tool_with_info_from_row(row);
-                let split = |index: &str| -> Vec<String> {
-                    row.get::<Option<String>, _>(index)
-                        .map(|text| text.split('\u{1f}').map(str::to_owned).collect())
-                        .unwrap_or_default()
-                };
-                found.info.tags = split("tags");
-                found.info.authors = split("authors");
-                found
-            })
-            .collect())
+            .enumerate()
+            .map(|(idx, tool)| (tool.tool.name.clone(), idx))
+            .collect();
+        for (tool, tag) in from_json::<Vec<(String, String)>>(&tags)? {
+            if let Some(&idx) = index.get(&tool) {
+                found[idx].info.tags.push(tag);
+            }
+        }
+        let mut positions: Vec<Vec<(i64, String)>> = vec![Vec::new(); found.len()];
+        for (tool, position, name) in from_json::<Vec<(String, i64, String)>>(&authors)? {
+            if let Some(&idx) = index.get(&tool) {
+                positions[idx].push((position, name));
+            }
+        }
+        for (tool, mut authors) in found.iter_mut().zip(positions) {
+            tool.info.tags.sort_unstable();
+            authors.sort_unstable();
+            tool.info.authors = authors.into_iter().map(|(_, name)| name).collect();
+        }
+        Ok(found)
     }
 
     /// The catalogue's change counter: it increases with every change of a tool's name,
@@ -373,6 +395,65 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// One tool of the catalogue's JSON document, in the column order of its query.
+type CatalogueRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// The tool of one [`CatalogueRow`], without tags and authors yet.
+fn catalogue_tool(row: CatalogueRow) -> ToolWithInfo {
+    let (
+        name,
+        uid,
+        title,
+        description,
+        status,
+        created_at,
+        license,
+        repository,
+        issues,
+        docs,
+        is_webservice,
+        suburl,
+    ) = row;
+    ToolWithInfo {
+        tool: Tool {
+            name,
+            uid: u32::try_from(uid).unwrap_or(u32::MAX),
+            title,
+            description,
+            status: status_from_text(&status),
+            created_at: from_unix(created_at),
+        },
+        info: ToolInfo {
+            license,
+            tags: Vec::new(),
+            authors: Vec::new(),
+            repository: repository.unwrap_or_default(),
+            issues: issues.unwrap_or_default(),
+            docs: docs.unwrap_or_default(),
+            is_webservice: is_webservice.unwrap_or(0) != 0,
+            suburl: suburl.unwrap_or_default(),
+        },
+    }
+}
+
+/// A JSON document SQLite made, decoded; a failure is a decode error of the database.
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| Error::Database(sqlx::Error::Decode(Box::new(err))))
 }
 
 const TOOL_WITH_INFO: &str = "SELECT t.name, t.uid, t.title, t.description, t.status, t.created_at,
@@ -633,11 +714,29 @@ mod tests {
             info: &tagged,
         };
         store.set_tool_info("beta", update, NOW).await.unwrap();
+        let reordered = ToolInfo {
+            authors: vec!["Zed".to_owned(), "Amy".to_owned()],
+            ..info(&["z", "a"])
+        };
+        let update = ToolInfoUpdate {
+            title: "Alpha",
+            description: "",
+            info: &reordered,
+        };
+        store.set_tool_info("alpha", update, NOW).await.unwrap();
         let all = store.all_tool_infos().await.unwrap();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0].tool.name, "alpha");
-        assert_eq!(all[0].info, ToolInfo::default());
-        assert_eq!(all[1].info, tagged);
+        assert_eq!(
+            all[0].info.authors,
+            ["Zed", "Amy"],
+            "authors in the order given"
+        );
+        assert_eq!(all[0].info.tags, ["a", "z"], "tags sorted");
+        store.delete_tool("alpha").await.unwrap();
+        let all = store.all_tool_infos().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].tool.name, "beta");
+        assert_eq!(all[0].info, tagged);
     }
 
     #[tokio::test]
