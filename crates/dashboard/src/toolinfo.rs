@@ -6,7 +6,7 @@
 //! the record's path) when the tool is one, else its documentation, else its page here.
 //! Its `name` is `<prefix>-<tool>`, the prefix being the first label of the public domain
 //! (`toolforge` for `toolforge.org`), as Striker's `toolinfo_prefix`.
-//! The catalogue is built from one read of the store (one query, not one per tool).
+//! The catalogue is built from one read of the store (one snapshot, not a query per tool).
 //!
 //! # The cache (engineer H6)
 //!
