@@ -5,6 +5,7 @@ mod admin_ops;
 mod dashboard;
 mod dashboard_admin;
 mod dashboard_e2e;
+mod dashboard_http;
 mod envvars;
 mod foundation;
 mod gateway;
