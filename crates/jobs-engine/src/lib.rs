@@ -22,7 +22,7 @@ pub mod logs;
 pub mod quota;
 pub mod status;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -226,9 +226,10 @@ struct JobState {
     running: BTreeMap<u32, Running>,
     restarts: u32,
     start_error: Option<String>,
-    /// Set while the engine itself stops the job's replicas, so their exits are not
-    /// taken as crashes.
-    stopping: bool,
+    /// The replicas the engine itself is stopping, so their exits are not taken as
+    /// crashes; the exit of any other replica (one that crashes while another is stopped,
+    /// as in a rolling restart) is still seen.
+    stopping: BTreeSet<u32>,
     /// Bumped when the definition changes or the job is restarted or deleted, so a
     /// pending delayed restart of an older generation does nothing.
     generation: u64,
@@ -819,7 +820,6 @@ impl JobsEngine {
             job.generation += 1;
             job.restarts = 0;
             job.start_error = None;
-            job.stopping = false;
         }
         match &spec.kind {
             JobKind::OneOff => self.start_replica(tool, &spec, 0, 0, trigger).await,
@@ -1247,15 +1247,23 @@ impl JobsEngine {
         let running = {
             let mut state = self.lock();
             let job = state.entry(key(tool, name)).or_default();
-            job.stopping = true;
-            job.running.remove(&replica)
+            let running = job.running.remove(&replica);
+            if running.is_some() {
+                job.stopping.insert(replica);
+            }
+            running
         };
         let Some(running) = running else {
-            self.lock().entry(key(tool, name)).or_default().stopping = false;
             return;
+        };
+        let done_stopping = || {
+            if let Some(job) = self.lock().get_mut(&key(tool, name)) {
+                job.stopping.remove(&replica);
+            }
         };
         running.stop_probing();
         let Ok(id) = WorkloadId::new(tool, name, replica) else {
+            done_stopping();
             return;
         };
         let res = self
@@ -1285,7 +1293,7 @@ impl JobsEngine {
         {
             self.notify(tool, &spec, replica, Some(&end)).await;
         }
-        self.lock().entry(key(tool, name)).or_default().stopping = false;
+        done_stopping();
     }
 
     /// Handles every exit the runtime reports, until cancelled.
@@ -1344,7 +1352,7 @@ impl JobsEngine {
             let Some(job) = state.get_mut(&key(&tool, &name)) else {
                 return;
             };
-            if job.stopping {
+            if job.stopping.contains(&replica) {
                 return;
             }
             (job.running.remove(&replica), job.generation)
@@ -1425,15 +1433,35 @@ impl JobsEngine {
                         () = engine.inner.cancel.cancelled() => return,
                         () = tokio::time::sleep(delay) => {}
                     }
-                    let current = engine
-                        .lock()
-                        .get(&key(&tool, &name))
-                        .map(|job| job.generation);
-                    if current == Some(generation) {
+                    let JobKind::Continuous { replicas, .. } = spec.kind else {
+                        return;
+                    };
+                    // A rolling restart may have filled the job up (or taken this index)
+                    // meanwhile: the job never gets more than `replicas` replicas.
+                    let (current, up, taken) =
                         engine
-                            .start_replica(&tool, &spec, replica, 0, "supervisor")
-                            .await;
+                            .lock()
+                            .get(&key(&tool, &name))
+                            .map_or((None, 0, false), |job| {
+                                (
+                                    Some(job.generation),
+                                    job.running.len(),
+                                    job.running.contains_key(&replica),
+                                )
+                            });
+                    if current != Some(generation)
+                        || up >= usize::try_from(replicas).unwrap_or(usize::MAX)
+                    {
+                        return;
                     }
+                    let replica = if taken {
+                        engine.free_replica_index(&tool, &name)
+                    } else {
+                        replica
+                    };
+                    engine
+                        .start_replica(&tool, &spec, replica, 0, "supervisor")
+                        .await;
                 });
             }
         }

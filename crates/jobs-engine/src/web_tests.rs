@@ -28,6 +28,15 @@ type RunningListener = (tokio::task::JoinHandle<()>, watch::Sender<WorkloadState
 struct ListenerRuntime {
     events: broadcast::Sender<WorkloadEvent>,
     running: Mutex<HashMap<WorkloadId, RunningListener>>,
+    stop_hook: Mutex<Option<StopHook>>,
+}
+
+/// While the engine stops `when`, another workload crashes, and the stop does not return
+/// before `release` fires: a crash in the middle of a stop the engine asked for.
+struct StopHook {
+    when: WorkloadId,
+    crash: WorkloadId,
+    release: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl ListenerRuntime {
@@ -35,7 +44,21 @@ impl ListenerRuntime {
         Self {
             events: broadcast::channel(64).0,
             running: Mutex::default(),
+            stop_hook: Mutex::default(),
         }
+    }
+
+    /// The workload ends on its own with `status`, as a crash.
+    fn crash(&self, id: &WorkloadId, status: ExitStatus) {
+        let Some((task, state)) = self.running.lock().expect("lock").remove(id) else {
+            return;
+        };
+        task.abort();
+        let _ = state.send(WorkloadState::Exited(status));
+        let _ = self.events.send(WorkloadEvent {
+            id: id.clone(),
+            status,
+        });
     }
 }
 
@@ -84,6 +107,18 @@ impl Runtime for ListenerRuntime {
         _grace: Duration,
     ) -> BoxFuture<'a, runtime::Result<ExitStatus>> {
         Box::pin(async move {
+            let hook = {
+                let mut hook = self.stop_hook.lock().expect("lock");
+                if hook.as_ref().is_some_and(|hook| hook.when == *id) {
+                    hook.take()
+                } else {
+                    None
+                }
+            };
+            if let Some(hook) = hook {
+                self.crash(&hook.crash, ExitStatus::Code(1));
+                let _ = hook.release.await;
+            }
             let (task, state) = self
                 .running
                 .lock()
@@ -132,6 +167,7 @@ impl Runtime for ListenerRuntime {
 
 struct Fixture {
     engine: JobsEngine,
+    runtime: Arc<ListenerRuntime>,
     store: Store,
     cancel: CancellationToken,
     _dir: tempfile::TempDir,
@@ -180,10 +216,12 @@ async fn fixture() -> Fixture {
     };
     config.drain = Duration::from_millis(50);
     config.stop_grace = Duration::from_millis(10);
+    config.backoff_base = Duration::from_millis(10);
     let cancel = CancellationToken::new();
+    let runtime = Arc::new(ListenerRuntime::new());
     let engine = JobsEngine::new(
         store.clone(),
-        Arc::new(ListenerRuntime::new()),
+        runtime.clone(),
         config,
         None,
         cancel.clone(),
@@ -191,6 +229,7 @@ async fn fixture() -> Fixture {
     );
     Fixture {
         engine,
+        runtime,
         store,
         cancel,
         _dir: dir,
@@ -312,4 +351,65 @@ async fn a_rolling_restart_replaces_every_replica_and_never_leaves_the_tool_with
     );
     let view = fx.engine.view("mytool", "web").await.expect("view");
     assert_eq!(view.status.short, "Running", "{:?}", view.status);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_crashes_while_a_rolling_restart_stops_another_is_recorded_and_restarted() {
+    let fx = fixture().await;
+    fx.engine
+        .create("mytool", web_job("web", 2, true))
+        .await
+        .expect("create");
+    upstreams_become(&fx.engine, 2);
+    // The roll starts replica 2 first; while it stops replica 0, replica 2 crashes.
+    let (release, released) = tokio::sync::oneshot::channel();
+    *fx.runtime.stop_hook.lock().expect("lock") = Some(StopHook {
+        when: WorkloadId::new("mytool", "web", 0).expect("id"),
+        crash: WorkloadId::new("mytool", "web", 2).expect("id"),
+        release: released,
+    });
+    let roll = {
+        let engine = fx.engine.clone();
+        tokio::spawn(async move { engine.restart("mytool", "web").await })
+    };
+    let crash_recorded = {
+        let store = fx.store.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            test_support::poll::eventually(Duration::from_secs(10), || {
+                let runs = handle
+                    .block_on(store.recent_runs("mytool", "web", 20))
+                    .expect("runs");
+                runs.into_iter().find(|run| {
+                    run.replica == 2 && run.trigger == "restart" && run.outcome.is_some()
+                })
+            })
+        })
+    };
+    // The stop of replica 0 goes on either way, so the roll ends.
+    let _ = release.send(());
+    let crashed = crash_recorded.expect(
+        "the crash of the new replica, while the roll stopped an old one, was never recorded",
+    );
+    assert_eq!(crashed.outcome.as_deref(), Some("failed"), "{crashed:?}");
+    assert_eq!(crashed.exit_code, Some(1), "{crashed:?}");
+    roll.await.expect("roll task").expect("restart");
+    // The crashed replica is replaced, and the job ends up with its two replicas, not more.
+    upstreams_become(&fx.engine, 2);
+    let restarted = tokio::task::block_in_place(|| {
+        test_support::poll::eventually(Duration::from_secs(10), || {
+            let handle = tokio::runtime::Handle::current();
+            let view = handle
+                .block_on(fx.engine.view("mytool", "web"))
+                .expect("view");
+            (view.status.short == "Running" && fx.engine.web_upstreams("mytool").len() == 2)
+                .then_some(view)
+        })
+    });
+    let view = restarted.expect("the job did not come back to two running replicas");
+    assert_eq!(
+        fx.engine.quota_usage("mytool").await.expect("usage").pods,
+        2,
+        "{view:?}"
+    );
 }
