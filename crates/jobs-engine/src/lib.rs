@@ -137,6 +137,10 @@ pub struct EngineConfig {
     /// How long a replica replaced by a rolling restart keeps running after it stopped
     /// taking new requests, so requests in flight finish.
     pub drain: Duration,
+    /// How long the end of a run waits, after its workload exited, for the workload's
+    /// output pipes to close and their last lines to reach the logs (a process the job
+    /// left behind may hold them open).
+    pub output_wait: Duration,
 }
 
 impl EngineConfig {
@@ -153,6 +157,7 @@ impl EngineConfig {
             pids_limit: 1024,
             probes: health::ProbeTiming::default(),
             drain: Duration::from_secs(3),
+            output_wait: Duration::from_secs(2),
         }
     }
 }
@@ -250,6 +255,17 @@ struct Running {
     /// Whether it takes requests for the tool's web address: set once its port accepts
     /// connections (or its health check first passes), cleared when it is drained.
     serving: bool,
+    /// Closed once every line of its captured stdout and stderr is in the logs (at once
+    /// when nothing is captured).
+    output: OutputDone,
+}
+
+/// Closed (its sender dropped) when the capture tasks of a replica's output are done.
+type OutputDone = tokio::sync::watch::Receiver<()>;
+
+/// A receiver that is closed already: nothing is captured.
+fn no_output() -> OutputDone {
+    tokio::sync::watch::channel(()).1
 }
 
 impl Running {
@@ -1154,6 +1170,8 @@ impl JobsEngine {
             _ => None,
         };
         let probe_cancel = probe.as_ref().map(|_| self.inner.cancel.child_token());
+        let (output_open, output) = tokio::sync::watch::channel(());
+        let output_open = Arc::new(output_open);
         {
             let mut state = self.lock();
             let job = state.entry(key(tool, &spec.name)).or_default();
@@ -1171,9 +1189,33 @@ impl JobsEngine {
                     endpoint: handle.endpoint,
                     // Without a probe nothing tells when it is ready; it has no port either.
                     serving: probe.is_none(),
+                    output,
                 },
             );
         }
+        for (stream, pipe) in [
+            ("stdout", handle.stdout.map(Pipe::Out)),
+            ("stderr", handle.stderr.map(Pipe::Err)),
+        ] {
+            if let Some(pipe) = pipe {
+                let logs = self.inner.logs.clone();
+                let (tool, job) = (tool.to_owned(), spec.name.clone());
+                let open = output_open.clone();
+                self.inner.tracker.spawn(async move {
+                    match pipe {
+                        Pipe::Out(out) => {
+                            logs::capture(logs, tool, job, replica, stream, out).await;
+                        }
+                        Pipe::Err(err) => {
+                            logs::capture(logs, tool, job, replica, stream, err).await;
+                        }
+                    }
+                    drop(open);
+                });
+            }
+        }
+        // From here only the capture tasks keep the output open.
+        drop(output_open);
         // A tool disabled while this replica started: `suspend_tool` may have looked at the
         // running replicas before this one was among them, so it stops itself.
         if let Ok(Some(account)) = store.get_tool(tool).await
@@ -1204,26 +1246,17 @@ impl JobsEngine {
                 }
             });
         }
-        for (stream, pipe) in [
-            ("stdout", handle.stdout.map(Pipe::Out)),
-            ("stderr", handle.stderr.map(Pipe::Err)),
-        ] {
-            if let Some(pipe) = pipe {
-                let logs = self.inner.logs.clone();
-                let (tool, job) = (tool.to_owned(), spec.name.clone());
-                self.inner.tracker.spawn(async move {
-                    match pipe {
-                        Pipe::Out(out) => {
-                            logs::capture(logs, tool, job, replica, stream, out).await
-                        }
-                        Pipe::Err(err) => {
-                            logs::capture(logs, tool, job, replica, stream, err).await
-                        }
-                    }
-                });
-            }
-        }
         Ok(())
+    }
+
+    /// Waits until a replica's captured output is all in the logs, at most
+    /// [`EngineConfig::output_wait`]; `false` when it was still open then.
+    async fn output_ended(&self, mut output: OutputDone) -> bool {
+        // `changed` fails once every capture task has dropped its sender; none sends.
+        let closed = async { while output.changed().await.is_ok() {} };
+        tokio::time::timeout(self.inner.config.output_wait, closed)
+            .await
+            .is_ok()
     }
 
     /// Stops every replica of a job (their exits are not taken as crashes).
@@ -1276,6 +1309,9 @@ impl JobsEngine {
             Ok(ExitStatus::Signal(signal)) => (None, Some(signal)),
             _ => (None, None),
         };
+        if !self.output_ended(running.output.clone()).await {
+            tracing::warn!(workload = %id, "a stopped workload's output is still open (a process it left behind holds it); recording its end anyway");
+        }
         let end = RunEnd {
             outcome,
             exit_code,
@@ -1305,7 +1341,14 @@ impl JobsEngine {
                 event = events.recv() => event,
             };
             match event {
-                Ok(event) => self.on_exit(event.id, event.status).await,
+                // Each exit waits for its output on its own, so a workload whose output
+                // stays open never holds up the exits of others.
+                Ok(event) => {
+                    let engine = self.clone();
+                    self.inner
+                        .tracker
+                        .spawn(async move { engine.on_exit(event.id, event.status).await });
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,
@@ -1347,12 +1390,39 @@ impl JobsEngine {
 
     async fn on_exit(&self, id: WorkloadId, status: ExitStatus) {
         let (tool, name, replica) = (id.tool().to_owned(), id.job().to_owned(), id.replica());
-        let (running, generation) = {
+        // It takes no requests and is not probed any more, but it counts as running
+        // until its last lines are in the logs: a run's end (in the history and in the
+        // job's status) comes after all its output.
+        let (run_id, output) = {
             let mut state = self.lock();
             let Some(job) = state.get_mut(&key(&tool, &name)) else {
                 return;
             };
             if job.stopping.contains(&replica) {
+                return;
+            }
+            let Some(running) = job.running.get_mut(&replica) else {
+                return;
+            };
+            running.serving = false;
+            running.stop_probing();
+            (running.run_id, running.output.clone())
+        };
+        self.inner.replicas_changed.notify_waiters();
+        if !self.output_ended(output).await {
+            tracing::warn!(workload = %id, "an exited workload's output is still open (a process it left behind holds it); recording its end anyway");
+        }
+        let (running, generation) = {
+            let mut state = self.lock();
+            let Some(job) = state.get_mut(&key(&tool, &name)) else {
+                return;
+            };
+            // Stopped or replaced while its output drained: that stop recorded the end.
+            if job
+                .running
+                .get(&replica)
+                .is_none_or(|running| running.run_id != run_id)
+            {
                 return;
             }
             (job.running.remove(&replica), job.generation)
@@ -1361,7 +1431,6 @@ impl JobsEngine {
         let Some(running) = running else {
             return;
         };
-        running.stop_probing();
         let (outcome, exit_code, signal) = match status {
             ExitStatus::Code(0) => ("succeeded", Some(0), None),
             ExitStatus::Code(code) => ("failed", Some(code), None),
@@ -1530,6 +1599,8 @@ impl JobsEngine {
                         endpoint: info.address.zip(spec_port(spec)).map(SocketAddr::from),
                         // It served before the daemon restarted.
                         serving: true,
+                        // An adopted workload's output went to the previous daemon.
+                        output: no_output(),
                     },
                 );
                 tracing::info!(workload = %id, "adopted a replica of a continuous job");
@@ -1721,6 +1792,8 @@ pub fn backoff(base: Duration, max: Duration, restarts: u32) -> Duration {
     base.saturating_mul(factor).min(max)
 }
 
+#[cfg(test)]
+mod output_tests;
 #[cfg(test)]
 mod web_tests;
 
