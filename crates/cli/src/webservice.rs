@@ -51,8 +51,9 @@ const SHELL_DEFAULT_IMAGE: &str = "bookworm";
 /// `wait_for` timeout).
 const START_WAIT_SECONDS: u32 = 15;
 
-/// After a `shell` command ended, how long to wait for the last lines of its output.
-const SHELL_OUTPUT_QUIET: Duration = Duration::from_secs(1);
+/// How many of the lines `shell` printed last it keeps, to find where the stored output
+/// continues after them.
+const SHELL_RECENT_LINES: usize = 32;
 
 /// The actions, in the original's order.
 pub const ACTIONS: [&str; 6] = ["start", "stop", "status", "restart", "shell", "logs"];
@@ -743,41 +744,97 @@ async fn shell(
     result
 }
 
+/// Prints the shell command's output as it comes, until the job has finished; the
+/// platform reports a job finished only once all its output is stored, so the lines the
+/// followed stream had not delivered yet are then read from the stored output.
 async fn follow_shell(jobs: &ServiceClient, name: &str, out: &mut Out) -> anyhow::Result<ExitCode> {
     let mut lines = jobs
         .get_lines(&format!("/jobs/{name}/logs?follow=true"))
         .await
         .context("while reading the shell command's output")?;
     let mut poll = tokio::time::interval(Duration::from_millis(500));
-    let mut ended: Option<u8> = None;
-    loop {
-        let quiet = async {
-            match ended {
-                Some(_) => tokio::time::sleep(SHELL_OUTPUT_QUIET).await,
-                None => std::future::pending().await,
-            }
-        };
+    let mut printed = 0;
+    let mut recent = std::collections::VecDeque::with_capacity(SHELL_RECENT_LINES);
+    let ended = loop {
         tokio::select! {
             line = lines.next_line() => match line? {
                 Some(line) => {
-                    let line: LogLine = serde_json::from_str(&line)
-                        .map_err(|err| Failure::internal("A log line could not be read", err))?;
-                    out.out(&line.message)?;
+                    print_shell_line(&line, out)?;
+                    printed += 1;
+                    if recent.len() == SHELL_RECENT_LINES {
+                        recent.pop_front();
+                    }
+                    recent.push_back(line);
                 }
-                None => break,
+                None => break None,
             },
-            _ = poll.tick(), if ended.is_none() => {
+            _ = poll.tick() => {
                 let reply = jobs
                     .get::<JobReply>(&format!("/jobs/{name}?include_status=true"))
                     .await
                     .context("while waiting for the shell command")?;
-                ended = exit_status(&reply.body.job);
+                if let Some(code) = exit_status(&reply.body.job) {
+                    break Some(code);
+                }
             }
-            () = quiet => break,
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(130)),
+        }
+    };
+    drop(lines);
+    if ended.is_some() {
+        let stored = match jobs.get_lines(&format!("/jobs/{name}/logs")).await {
+            Ok(mut lines) => {
+                let mut stored = Vec::new();
+                while let Some(line) = lines
+                    .next_line()
+                    .await
+                    .context("while reading the shell command's output")?
+                {
+                    stored.push(line);
+                }
+                stored
+            }
+            // The command printed nothing.
+            Err(api_client::Error::User { status: 404, .. }) => Vec::new(),
+            Err(err) => return Err(err).context("while reading the shell command's output"),
+        };
+        let recent: Vec<String> = recent.into();
+        for line in &stored[resume_at(&stored, printed, &recent)..] {
+            print_shell_line(line, out)?;
         }
     }
     Ok(ExitCode::from(ended.unwrap_or(1)))
+}
+
+fn print_shell_line(line: &str, out: &mut Out) -> anyhow::Result<()> {
+    let line: LogLine = serde_json::from_str(line)
+        .map_err(|err| Failure::internal("A log line could not be read", err))?;
+    out.out(&line.message)?;
+    Ok(())
+}
+
+/// Where the stored output (`stored`, every line in order) continues after what the
+/// followed stream printed: `printed` lines, the last of them `recent`. Normally right
+/// after the first `printed` stored lines; when the stream repeated lines (where its
+/// stored part meets the lines it follows) or skipped some (it fell behind), after the
+/// stored line that ends the longest run of `recent`, the nearest to `printed` of those.
+fn resume_at(stored: &[String], printed: usize, recent: &[String]) -> usize {
+    let Some(last) = recent.last() else {
+        return 0;
+    };
+    // How many of the lines printed last the stored lines before `end` end with.
+    let matched = |end: usize| {
+        recent
+            .iter()
+            .rev()
+            .zip(stored[..end].iter().rev())
+            .take_while(|(printed, stored)| printed == stored)
+            .count()
+    };
+    (1..=stored.len())
+        .filter(|end| stored[end - 1] == *last)
+        .max_by_key(|end| (matched(*end), std::cmp::Reverse(end.abs_diff(printed))))
+        .unwrap_or(printed.min(stored.len()))
 }
 
 /// The exit status of a finished one-off job: its `exitcode N`, else 0 for `Completed` and

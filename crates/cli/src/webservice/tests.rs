@@ -125,3 +125,27 @@ fn a_finished_shell_job_exits_with_its_commands_status() {
     assert_eq!(exit_status(&job("Failed", &[])), Some(1));
     assert_eq!(exit_status(&job("Running for 1s", &[])), None);
 }
+
+fn lines(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|text| (*text).to_owned()).collect()
+}
+
+#[test]
+fn the_shell_prints_the_stored_lines_after_those_the_stream_delivered() {
+    let stored = lines(&["a", "b", "c", "d"]);
+    assert_eq!(resume_at(&stored, 2, &lines(&["a", "b"])), 2);
+    assert_eq!(resume_at(&stored, 4, &lines(&["a", "b", "c", "d"])), 4);
+    // Nothing printed yet: everything; the same line twice: counted, not searched.
+    assert_eq!(resume_at(&stored, 0, &[]), 0);
+    let repeated = lines(&["x", "x", "x", "x"]);
+    assert_eq!(resume_at(&repeated, 3, &lines(&["x", "x", "x"])), 3);
+}
+
+#[test]
+fn the_shell_neither_loses_nor_repeats_lines_when_the_stream_repeated_or_skipped_some() {
+    let stored = lines(&["a", "b", "c", "d", "e", "f"]);
+    // The stream sent "b" twice where its stored part met the followed lines.
+    assert_eq!(resume_at(&stored, 4, &lines(&["a", "b", "b", "c"])), 3);
+    // The stream fell behind and skipped "c" and "d".
+    assert_eq!(resume_at(&stored, 3, &lines(&["a", "b", "e"])), 5);
+}
