@@ -704,7 +704,7 @@ struct JobStatus {
     messages: Vec<String>,
 }
 
-/// `shell -- CMD`: CMD as a one-off job `shell-<time>` in `image`, its output printed as it
+/// `shell -- CMD`: CMD as a one-off job `shell-<milliseconds since the epoch>` in `image`, its output printed as it
 /// comes; the exit status is CMD's. The job is deleted afterwards.
 async fn shell(
     jobs: &ServiceClient,
@@ -713,11 +713,13 @@ async fn shell(
     settings: &Settings,
     out: &mut Out,
 ) -> anyhow::Result<ExitCode> {
-    let seconds = std::time::SystemTime::now()
+    // In milliseconds: a job's logs are kept by its name, so two commands run one after
+    // the other must not share one (nor its predecessor's output).
+    let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_secs())
+        .map(|since| since.as_millis())
         .unwrap_or_default();
-    let name = format!("shell-{seconds}");
+    let name = format!("shell-{millis}");
     let mut payload = json!({
         "name": name,
         "cmd": cmd,
