@@ -303,25 +303,38 @@ fn restarting_two_replicas_replaces_them_one_at_a_time() {
     })
     .expect("two replicas");
     ok(jobs(&daemon, "mytool", TEST, &["restart", "pair"]).unwrap());
-    let history = runs(&daemon, "pair");
-    assert_eq!(history.len(), 4, "{history:?}");
-    let old = |replica| {
-        history
-            .iter()
-            .find(|run| run.replica == replica && run.ended_at.is_some())
-            .unwrap()
-    };
-    let new = |replica| {
-        history
-            .iter()
-            .find(|run| run.replica == replica && run.ended_at.is_none())
-            .unwrap()
-    };
-    // Replica 0 was replaced before replica 1 was stopped: never zero replicas running.
-    assert!(new(0).started_at <= old(1).ended_at.unwrap(), "{history:?}");
-    assert!(old(0).ended_at.unwrap() <= new(0).started_at, "{history:?}");
-    assert!(old(1).ended_at.unwrap() <= new(1).started_at, "{history:?}");
-    assert!(new(0).id < old(1).id || new(0).started_at <= old(1).ended_at.unwrap());
+    // A rolling restart: each old replica is stopped only after a new one runs (at the
+    // lowest free replica index), one replica at a time.
+    let history = eventually(Duration::from_secs(60), || {
+        let history = runs(&daemon, "pair");
+        let ended = history.iter().filter(|run| run.ended_at.is_some()).count();
+        (history.len() == 4 && ended == 2).then_some(history)
+    })
+    .expect("two old replicas ended and two new ones run");
+    let (old, new): (Vec<_>, Vec<_>) = history.iter().partition(|run| run.ended_at.is_some());
+    assert!(
+        new.iter().all(|run| run.trigger == "restart"),
+        "{history:?}"
+    );
+    // Replay starts and ends after the first two replicas ran, ends first when they share a
+    // timestamp (the pessimistic order): two replicas always ran, never more than three.
+    let mut events: Vec<(time::OffsetDateTime, i32)> = old
+        .iter()
+        .map(|run| (run.ended_at.unwrap(), -1))
+        .chain(new.iter().map(|run| (run.started_at, 1)))
+        .collect();
+    events.sort();
+    let mut running = 2;
+    for (at, change) in events {
+        running += change;
+        assert!(
+            (2..=3).contains(&running),
+            "{running} replicas at {at}: {history:?}"
+        );
+    }
+    let first_new = new.iter().map(|run| run.started_at).min().unwrap();
+    let first_end = old.iter().map(|run| run.ended_at.unwrap()).min().unwrap();
+    assert!(first_new <= first_end, "{history:?}");
 }
 
 #[test]
