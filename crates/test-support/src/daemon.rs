@@ -431,6 +431,9 @@ impl Drop for Daemon {
         if let Some(mut child) = self.child.take() {
             stop_child(&mut child, Duration::from_secs(10));
         }
+        // Workloads outlive their daemon on purpose (the next start adopts them); a test's
+        // daemon has no next start, so its workloads go with it.
+        kill_workloads(self.data_dir.path());
         if std::env::var("TOOLFORGE_KEEP_TEST_DATA").is_ok_and(|keep| keep == "1") {
             let dir = std::mem::replace(&mut self.data_dir, DataDir::Given(PathBuf::new()));
             let kept = match dir {
@@ -463,6 +466,78 @@ pub fn daemon_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The name of the cgroup directory under which the daemon on `data_dir` runs its
+/// workloads: the rule of `cgroup_parent` in `crates/toolforged/src/serve.rs` (FNV-1a of
+/// the absolute data directory path), which a test there keeps equal to this one.
+pub fn cgroup_parent_of(data_dir: &Path) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in data_dir.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("toolforge-{:08x}", hash as u32)
+}
+
+/// Kills every process of the workloads of the daemon on `data_dir` and removes their
+/// cgroups, in every cgroup v1 hierarchy and in the v2 one. Nothing to do without root.
+fn kill_workloads(data_dir: &Path) {
+    let name = cgroup_parent_of(data_dir);
+    let mut parents = vec![Path::new("/sys/fs/cgroup").join(&name)];
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        parents.extend(hierarchies.flatten().map(|entry| entry.path().join(&name)));
+    }
+    parents.retain(|dir| dir.is_dir());
+    if parents.is_empty() {
+        return;
+    }
+    let mut dirs = Vec::new();
+    for parent in &parents {
+        collect_dirs(parent, &mut dirs);
+    }
+    let pids = |dirs: &[PathBuf]| -> Vec<i32> {
+        let mut pids: Vec<i32> = dirs
+            .iter()
+            .filter_map(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+            .flat_map(|procs| {
+                procs
+                    .lines()
+                    .filter_map(|line| line.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+    // Kill until the cgroups are empty: a process may fork while we kill its siblings.
+    let emptied = eventually(Duration::from_secs(10), || {
+        let left = pids(&dirs);
+        for pid in &left {
+            let _ = signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        left.is_empty().then_some(())
+    });
+    if emptied.is_none() {
+        eprintln!("test-support: processes are left in the cgroups {name}");
+    }
+    // Deepest first: a cgroup is removed only once its children are.
+    dirs.sort_by_key(|dir| std::cmp::Reverse(dir.components().count()));
+    for dir in &dirs {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                collect_dirs(&entry.path(), out);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]

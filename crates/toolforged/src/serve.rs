@@ -739,6 +739,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_test_daemons_find_the_cgroups_of_their_workloads_by_the_same_name() {
+        for dir in ["/tmp/toolforge-test-abc", "/var/lib/toolforge", "/"] {
+            assert_eq!(
+                cgroup_parent(Path::new(dir)),
+                test_support::daemon::cgroup_parent_of(Path::new(dir))
+            );
+        }
+    }
+
+    #[test]
     fn the_default_public_url_never_names_an_unspecified_address() {
         assert_eq!(
             default_public_api_url("0.0.0.0:30003".parse().unwrap()),
