@@ -10,6 +10,10 @@
 //! by admins only (its URL answers 404 to everyone else, the applicant included, as
 //! to a request that does not exist). Every admin action is written to the audit log,
 //! and the applicant is told by mail of comments and decisions.
+//!
+//! The admin queue (`/tools/membership/queue?status=…&before=ID`) shows
+//! [`QUEUE_PAGE_SIZE`] requests a page, newest first, with links to the next older page
+//! and back to the newest that keep the status filter.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -512,10 +516,16 @@ async fn notify_applicant(state: &DashboardState, request: &AccessRequest, verb:
     }
 }
 
+/// How many requests a page of the admin queue shows.
+pub const QUEUE_PAGE_SIZE: u32 = 50;
+
 #[derive(Debug, Default, Deserialize)]
 struct QueueQuery {
     #[serde(default)]
     status: String,
+    /// The page holds requests older than this id (the newest when absent).
+    #[serde(default)]
+    before: Option<String>,
 }
 
 #[derive(Template)]
@@ -525,6 +535,10 @@ struct QueuePage {
     current: String,
     filters: Vec<(&'static str, &'static str)>,
     requests: Vec<AccessRequest>,
+    /// The id the next (older) page starts below, when there is one.
+    older: Option<i64>,
+    /// Whether this is a later page (so there is a link back to the newest).
+    later_page: bool,
     unconfirmed: Vec<(String, String, OffsetDateTime)>,
     mail_configured: bool,
 }
@@ -547,7 +561,28 @@ async fn list_requests(
             }
         },
     };
-    let requests = state.store.list_access_requests(filter, true).await?;
+    let before = match query.before.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                return Err(PageError::BadRequest(format!(
+                    "Invalid page '{text}': before must be a request number (a positive integer)."
+                ))
+                .with_layout(page));
+            }
+        },
+    };
+    let mut requests = state
+        .store
+        .list_access_requests_page(filter, before, QUEUE_PAGE_SIZE + 1)
+        .await?;
+    let older = if requests.len() > QUEUE_PAGE_SIZE as usize {
+        requests.truncate(QUEUE_PAGE_SIZE as usize);
+        requests.last().map(|request| request.id)
+    } else {
+        None
+    };
     let unconfirmed = state.store.unconfirmed_signups().await?;
     render(&QueuePage {
         unconfirmed,
@@ -563,5 +598,7 @@ async fn list_requests(
             ("declined", "Declined"),
         ],
         requests,
+        older,
+        later_page: before.is_some(),
     })
 }

@@ -770,3 +770,118 @@ fn only_local_paths_are_followed_after_log_in() {
 
 const ED25519: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONuu49nGsxHUjA7T7CbHhbxHOvp8FoKHnCNR/lC3qqR test@example";
+
+/// The ids of the requests a queue page lists, in order.
+fn queue_ids(body: &str) -> Vec<i64> {
+    body.split(r#"<tr id="request-"#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The target of the link with this id, `&amp;` decoded.
+fn link(body: &str, id: &str) -> Option<String> {
+    let at = body.find(&format!(r#"id="{id}""#))?;
+    let start = body[..at].rfind("href=\"")? + "href=\"".len();
+    let end = start + body[start..].find('"')?;
+    Some(body[start..end].replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn the_membership_queue_pages_newest_first_and_keeps_the_status_filter() {
+    let fixture = fixture().await;
+    let store = &fixture.state.store;
+    let now = time::OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for index in 0..120 {
+        let name = format!("applicant{index:03}");
+        store
+            .create_user(store::NewUser {
+                name: &name,
+                email: &format!("{name}@example.org"),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                is_admin: false,
+                now,
+            })
+            .await
+            .unwrap();
+        let id = store
+            .create_access_request(&name, &format!("reason {index}"), now)
+            .await
+            .unwrap();
+        if index % 3 == 0 {
+            store
+                .set_access_status(id, store::AccessStatus::Declined, "root", now)
+                .await
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
+    let mut admin = Browser::new(&fixture, "10.0.9.1");
+    admin.log_in("root", PASSWORD).await;
+
+    // All: 50, 50, then 20, newest first, with an older link until the last page.
+    let mut seen = Vec::new();
+    let mut url = "/tools/membership/queue?status=all".to_owned();
+    let mut sizes = Vec::new();
+    loop {
+        let page = admin.get(&url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let listed = queue_ids(&page.body);
+        sizes.push(listed.len());
+        seen.extend(listed);
+        assert_eq!(
+            link(&page.body, "queue-newest").is_some(),
+            sizes.len() > 1,
+            "{}",
+            page.body
+        );
+        match link(&page.body, "queue-older") {
+            Some(older) => {
+                assert!(older.starts_with("/tools/membership/queue?status=all&before="));
+                url = older;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![50, 50, 20]);
+    assert_eq!(seen, newest_first);
+
+    // Open (80 of them): the older link keeps the filter, and only open ones are listed.
+    let open: Vec<i64> = newest_first
+        .iter()
+        .copied()
+        .filter(|id| !ids.iter().step_by(3).any(|declined| declined == id))
+        .collect();
+    let page = admin.get("/tools/membership/queue?status=open").await;
+    let first = queue_ids(&page.body);
+    assert_eq!(first, open[..50]);
+    let older = link(&page.body, "queue-older").unwrap();
+    assert!(
+        older.starts_with("/tools/membership/queue?status=open&before="),
+        "{older}"
+    );
+    let page = admin.get(&older).await;
+    assert_eq!(queue_ids(&page.body), open[50..]);
+    assert!(link(&page.body, "queue-older").is_none());
+    assert_eq!(
+        link(&page.body, "queue-newest").as_deref(),
+        Some("/tools/membership/queue?status=open")
+    );
+
+    // Declined (40): one page, no page links.
+    let page = admin.get("/tools/membership/queue?status=declined").await;
+    assert_eq!(queue_ids(&page.body).len(), 40);
+    assert!(!page.body.contains(r#"id="queue-pages""#), "{}", page.body);
+
+    let page = admin
+        .get("/tools/membership/queue?status=all&before=abc")
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("before must be a request number"),
+        "{}",
+        page.body
+    );
+}

@@ -531,6 +531,30 @@ impl Store {
         Ok(rows.iter().map(access_from_row).collect())
     }
 
+    /// One page of the admin queue, newest first: at most `limit` requests of `filter`
+    /// whose id is below `before` (all when `None`). A range scan of the primary key,
+    /// so a page costs the same however many requests there are.
+    pub async fn list_access_requests_page(
+        &self,
+        filter: AccessFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessRequest>> {
+        let status_clause = match filter {
+            AccessFilter::All => String::from("1"),
+            AccessFilter::Open => String::from("status IN ('pending', 'feedback')"),
+            AccessFilter::Status(status) => format!("status = '{}'", status.as_str()),
+        };
+        let rows = sqlx::query(&format!(
+            "{ACCESS_SELECT} WHERE {status_clause} AND id < ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(access_from_row).collect())
+    }
+
     /// Sets a request's status; approving also makes the user a member. Approved and
     /// declined requests are closed: their status no longer changes.
     pub async fn set_access_status(
