@@ -500,35 +500,30 @@ async fn job_logs(
             format!("Job '{name}' does not have any logs available"),
         );
     }
-    // Subscribe before reading the stored lines so nothing written in between is lost.
-    let followed = follow.then(|| logs.follow(&tool, &name));
-    let stored = logs.tail(&tool, &name, lines);
+    // Without follow: the stored lines. With follow: a follower, which yields the stored
+    // lines, then each later line once (deduped by `seq` at the seam, read back from the
+    // files when it falls behind).
+    let source = if follow {
+        LogSource::Followed(Box::new(logs.follow_from(&tool, &name, lines)))
+    } else {
+        LogSource::Stored(logs.tail(&tool, &name, lines).into_iter())
+    };
     let cancel = service.engine.shutdown_token();
     // The stream is polled by the connection and dropped when the client goes away, so it
     // needs no task of its own; it ends at shutdown.
-    let state = (stored.into_iter(), followed, cancel);
     let stream =
-        futures_util::stream::unfold(state, |(mut stored, mut followed, cancel)| async move {
-            if let Some(line) = stored.next() {
-                return Some((
-                    Ok::<_, std::io::Error>(log_line_bytes(&line)),
-                    (stored, followed, cancel),
-                ));
-            }
-            let receiver = followed.as_mut()?;
-            loop {
-                let line = tokio::select! {
+        futures_util::stream::unfold((source, cancel), |(mut source, cancel)| async move {
+            let line = match &mut source {
+                LogSource::Stored(stored) => stored.next()?,
+                LogSource::Followed(follower) => tokio::select! {
                     () = cancel.cancelled() => return None,
-                    line = receiver.recv() => line,
-                };
-                match line {
-                    Ok(line) => {
-                        return Some((Ok(log_line_bytes(&line)), (stored, followed, cancel)));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
+                    line = follower.next() => line?,
+                },
+            };
+            Some((
+                Ok::<_, std::io::Error>(log_line_bytes(&line)),
+                (source, cancel),
+            ))
         });
     (
         [
@@ -538,6 +533,14 @@ async fn job_logs(
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// Where a log response's lines come from.
+enum LogSource {
+    /// The stored lines, without follow.
+    Stored(std::vec::IntoIter<jobs_engine::logs::LogLine>),
+    /// The stored lines, then the live ones.
+    Followed(Box<jobs_engine::logs::Follower>),
 }
 
 fn log_line_bytes(line: &jobs_engine::logs::LogLine) -> Bytes {

@@ -17,11 +17,15 @@
 //! - Each record has a `seq`, nanoseconds since the epoch made strictly increasing per
 //!   tool under the write lock: the order of the tool's log and the position a
 //!   cursor names ([`query`]).
+//! - Lines are broadcast to followers under the write lock, so in `seq` order; a
+//!   [`Follower`] dedupes the seam between stored and live lines by `seq` and reads
+//!   the lines it missed by falling behind back from the files.
 //! - Retention is per tool: past [`LogsConfig::retention_size`] the oldest files go at
 //!   once (when a write crosses the limit) and at every sweep; files last written more
 //!   than [`LogsConfig::retention_age`] ago go at the sweep ([`sweep`]). Logs of deleted
 //!   jobs stay until then.
 
+mod follow;
 mod query;
 
 use std::collections::HashMap;
@@ -36,6 +40,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::logs::follow::Follower;
 pub use crate::logs::query::{LogPage, LogQuery, Order};
 
 /// The longest line kept as one; longer output is split.
@@ -209,7 +214,8 @@ impl Logs {
         self.tool_dir(tool).join(format!("{job}.jsonl"))
     }
 
-    /// Subscribes to the lines of a job written from now on.
+    /// Subscribes to the lines of a job written from now on; lines are lost when the
+    /// receiver falls behind: [`Logs::follow_from`] follows without loss or duplicates.
     pub fn follow(&self, tool: &str, job: &str) -> broadcast::Receiver<LogLine> {
         let mut followers = self
             .followers
@@ -246,6 +252,17 @@ impl Logs {
 
     /// The last `limit` stored lines of a job (all when `None`), oldest first.
     pub fn tail(&self, tool: &str, job: &str, limit: Option<usize>) -> Vec<LogLine> {
+        self.tail_with_horizon(tool, job, limit).0
+    }
+
+    /// [`Logs::tail`], and the horizon it read up to: every line of the job up to it
+    /// is in the files, every later one is yet to be written.
+    fn tail_with_horizon(
+        &self,
+        tool: &str,
+        job: &str,
+        limit: Option<usize>,
+    ) -> (Vec<LogLine>, u64) {
         let horizon = self.horizon(tool);
         let mut generations: Vec<Vec<LogLine>> = Vec::new();
         let mut n_lines = 0;
@@ -266,7 +283,29 @@ impl Logs {
             let skip = lines.len().saturating_sub(limit);
             lines.drain(..skip);
         }
-        lines
+        (lines, horizon)
+    }
+
+    /// The stored lines of a job with a `seq` above `after`, oldest first, and the
+    /// horizon they were read up to.
+    fn lines_after(&self, tool: &str, job: &str, after: u64) -> (Vec<LogLine>, u64) {
+        let horizon = self.horizon(tool);
+        let mut generations: Vec<Vec<LogLine>> = Vec::new();
+        // Newest generation first, down to the file holding the line at `after`.
+        for file in self.job_files(tool, job).into_iter().rev() {
+            let lines = read_lines(&file);
+            let reached = lines.first().is_some_and(|line| line.seq <= after);
+            generations.push(
+                lines
+                    .into_iter()
+                    .filter(|line| line.seq > after && line.seq <= horizon)
+                    .collect(),
+            );
+            if reached {
+                break;
+            }
+        }
+        (generations.into_iter().rev().flatten().collect(), horizon)
     }
 
     /// The last `seq` completely written for `tool`: readers ignore anything later, so
@@ -312,8 +351,9 @@ impl Logs {
             seq: 0,
         });
         self.write_locked(&mut writer, tool, job, &mut records);
-        drop(writer);
+        // Under the write lock, so followers receive a job's lines in `seq` order.
         self.broadcast(tool, job, records);
+        drop(writer);
     }
 
     /// Writes the drop marker of a job now, if lines were dropped (when its output ends).
@@ -328,8 +368,9 @@ impl Logs {
         let Some(marker) = marker else { return };
         let mut records = vec![marker];
         self.write_locked(&mut writer, tool, job, &mut records);
-        drop(writer);
+        // Under the write lock, so followers receive a job's lines in `seq` order.
         self.broadcast(tool, job, records);
+        drop(writer);
     }
 
     fn broadcast(&self, tool: &str, job: &str, records: Vec<LogLine>) {
@@ -665,3 +706,6 @@ impl<R: AsyncBufReadExt + Unpin> LineTaker<&mut R> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod follow_tests;
