@@ -1,7 +1,9 @@
 //! The front proxy's benchmark: requests/s and p50/p99 latency of our proxy and of
 //! Debian's nginx configured as a reverse proxy to the same upstream (a small Rust HTTP
 //! server started here), with and without client keep-alive, from an in-bench load
-//! generator; the upstream alone is measured as the baseline. Prints a table.
+//! generator; the upstream alone is measured as the baseline. Our proxy runs on a tokio
+//! runtime of its own with two worker threads, as nginx runs two worker processes.
+//! Prints a table.
 //!
 //! `cargo bench -p proxy --bench proxy`; `PROXY_BENCH_SECS` (default 3) is the length of
 //! each run, `PROXY_BENCH_CONNECTIONS` (default 32) the concurrent client connections.
@@ -163,28 +165,43 @@ impl Directory for OneTool {
     }
 }
 
-/// Our proxy as the daemon runs it: with its access log.
+/// Our proxy as the daemon runs it: with its access log, on a runtime of its own with
+/// two worker threads (as nginx gets two worker processes), so that both proxies get
+/// the same share of the CPUs next to the load generator and the upstream.
 async fn start_our_proxy(upstream: SocketAddr, dir: &Path) -> SocketAddr {
-    let tracker = TaskTracker::new();
-    let cancel = CancellationToken::new();
-    let log = proxy::AccessLog::start(
-        &dir.join("ours-logs"),
-        proxy::access_log::Rotation::default(),
-        &tracker,
-        cancel.clone(),
-    )
-    .expect("the access log");
-    let proxy = Proxy::new(
-        ProxyConfig::new("localhost"),
-        Arc::new(OneTool(upstream)),
-        Some(log),
-        tracker.clone(),
-        cancel.clone(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(proxy::serve(proxy, listener, None, cancel, tracker));
-    addr
+    let dir = dir.to_owned();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("our-proxy")
+            .enable_all()
+            .build()
+            .expect("the proxy's tokio runtime");
+        runtime.block_on(async move {
+            let tracker = TaskTracker::new();
+            let cancel = CancellationToken::new();
+            let log = proxy::AccessLog::start(
+                &dir.join("ours-logs"),
+                proxy::access_log::Rotation::default(),
+                &tracker,
+                cancel.clone(),
+            )
+            .expect("the access log");
+            let proxy = Proxy::new(
+                ProxyConfig::new("localhost"),
+                Arc::new(OneTool(upstream)),
+                Some(log),
+                tracker.clone(),
+                cancel.clone(),
+            );
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let _ = addr_tx.send(listener.local_addr().expect("address"));
+            // Serves until the benchmark's process exits.
+            proxy::serve(proxy, listener, None, cancel, tracker).await;
+        });
+    });
+    addr_rx.await.expect("the proxy's address")
 }
 
 struct Nginx {

@@ -3,8 +3,10 @@
 //!
 //! The request path never waits for the disk: records go through a bounded channel to
 //! one writer task; when the channel is full a record is dropped and counted, and the
-//! count is logged once the writer catches up. The writer flushes after each batch, so
-//! a line is on disk shortly after its request ended.
+//! count is logged once the writer catches up. The writer flushes after each batch and
+//! then lets records gather for [`FLUSH_INTERVAL`] before the next one, so a line is on
+//! disk shortly after its request ended and a busy proxy makes one write per interval,
+//! not one per request.
 //!
 //! The line format is a file format (read back by [`summarize`]), so its type derives
 //! `Serialize` here rather than in `api-types`.
@@ -27,6 +29,11 @@ use tokio_util::task::TaskTracker;
 pub const FILE_NAME: &str = "access.log";
 /// Records waiting for the writer before new ones are dropped.
 const CHANNEL_CAPACITY: usize = 65_536;
+/// How long the writer lets records gather after a write: a busy proxy writes batches,
+/// a quiet one still writes a line within this long.
+pub const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+/// Most records written in one batch.
+const BATCH: usize = 1024;
 /// Rows in each top list of the summary.
 const TOP: usize = 10;
 
@@ -118,7 +125,7 @@ impl Writer {
         Ok(Writer {
             dir,
             rotation,
-            file: std::io::BufWriter::new(file),
+            file: std::io::BufWriter::with_capacity(64 << 10, file),
             size,
         })
     }
@@ -163,7 +170,7 @@ async fn write_loop(
     let mut batch = Vec::with_capacity(256);
     loop {
         let n = tokio::select! {
-            n = receiver.recv_many(&mut batch, 1024) => n,
+            n = receiver.recv_many(&mut batch, BATCH) => n,
             () = cancel.cancelled() => {
                 receiver.close();
                 receiver.recv_many(&mut batch, CHANNEL_CAPACITY).await
@@ -186,6 +193,13 @@ async fn write_loop(
         }
         if cancel.is_cancelled() && receiver.is_closed() && receiver.is_empty() {
             break;
+        }
+        // A full batch means more are waiting: write them at once.
+        if n < BATCH && !cancel.is_cancelled() {
+            tokio::select! {
+                () = tokio::time::sleep(FLUSH_INTERVAL) => {}
+                () = cancel.cancelled() => {}
+            }
         }
     }
     let _ = writer.file.flush();
