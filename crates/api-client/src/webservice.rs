@@ -45,6 +45,15 @@ impl<'a> WebserviceApi<'a> {
             .await
     }
 
+    /// `POST /webservice/restart` with `request`: a rolling restart onto the definition
+    /// `request` describes (its type, command, cpu, memory, replicas); answers once done.
+    pub async fn restart_with(
+        &self,
+        request: &WebserviceRequest,
+    ) -> Result<Reply<WebserviceResponse>> {
+        self.jobs.post("/webservice/restart", request).await
+    }
+
     /// `GET /webservice/types`: every type, sorted by name, with whether it can be served.
     pub async fn types(&self) -> Result<Reply<WebserviceTypesResponse>> {
         self.jobs.get("/webservice/types").await

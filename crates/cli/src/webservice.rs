@@ -10,6 +10,9 @@
 //!   `restart` print their prompt and a dot per second of waiting on standard output.
 //! - `start` writes `web: <type>` (and the backend, resources, extra arguments) to
 //!   `$HOME/service.manifest`; `stop` removes them.
+//! - `restart` of a running webservice applies the settings as the original does: the
+//!   given ones (command line, template, manifest), the running ones otherwise, in a
+//!   rolling restart onto the new definition (`POST /webservice/restart` with a body).
 //! - `shell -- CMD` runs CMD once as a one-off job in the webservice's image, prints its
 //!   output as it comes, and exits with CMD's exit status; there is no interactive shell.
 //! - Refused requests print `ERROR: <the server's message>` (exit 1), as every command of
@@ -206,6 +209,8 @@ struct Settings {
     cpu: Option<String>,
     memory: Option<String>,
     replicas: u32,
+    /// Whether the replicas were given (command line, template or manifest), not defaulted.
+    replicas_given: bool,
     extra_args: Vec<String>,
     buildservice_image: Option<String>,
     mount: Option<String>,
@@ -235,6 +240,10 @@ fn combine(command: &WebserviceCommand, template: &Template, manifest: &Manifest
                 .then(|| manifest.get("buildservice-image"))
                 .flatten()
         });
+    let replicas_given = args
+        .replicas
+        .or(template.replicas)
+        .or_else(|| manifest.replicas());
     Settings {
         backend: args
             .backend
@@ -253,11 +262,8 @@ fn combine(command: &WebserviceCommand, template: &Template, manifest: &Manifest
             .clone()
             .or_else(|| template.mem.clone())
             .or_else(|| manifest.get("memory")),
-        replicas: args
-            .replicas
-            .or(template.replicas)
-            .or_else(|| manifest.replicas())
-            .unwrap_or(1),
+        replicas: replicas_given.unwrap_or(1),
+        replicas_given: replicas_given.is_some(),
         extra_args,
         buildservice_image,
         mount: args.mount.clone().or_else(|| template.mount.clone()),
@@ -492,7 +498,17 @@ pub async fn webservice(
                 .await?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let restarted = restart(&api, &mut out).await?;
+            let request = restart_request(&settings, manifest.get("web").is_some(), &current);
+            let restarted = restart(&api, &request, &mut out).await?;
+            let applied = restarted.webservice.as_ref();
+            manifest.record_start(&Started {
+                wstype: applied.map_or(&request.kind, |webservice| &webservice.kind),
+                buildservice_image: settings.buildservice_image.as_deref(),
+                replicas: applied.map_or(settings.replicas, |webservice| webservice.replicas),
+                cpu: settings.cpu.as_deref(),
+                memory: settings.memory.as_deref(),
+                extra_args: &settings.extra_args,
+            });
             manifest.save(time::OffsetDateTime::now_utc())?;
             let serving = restarted
                 .webservice
@@ -601,10 +617,52 @@ async fn start(
     Ok(())
 }
 
-/// The rolling restart, a dot a second while it runs.
-async fn restart(api: &WebserviceApi<'_>, out: &mut Out) -> anyhow::Result<WebserviceResponse> {
+/// What `restart` asks for, as the original's restart applies the options: each setting
+/// given (command line, template, manifest) wins, the running webservice's otherwise (so
+/// a restart without options, or without a manifest, changes nothing but the replicas).
+fn restart_request(
+    settings: &Settings,
+    manifest_has_type: bool,
+    current: &WebserviceResponse,
+) -> WebserviceRequest {
+    let running = current.webservice.as_ref();
+    let kind = match running {
+        Some(running) if !settings.wstype_given && !manifest_has_type => running.kind.clone(),
+        _ => settings.wstype.clone(),
+    };
+    let replicas = match running {
+        Some(running) if !settings.replicas_given => running.replicas,
+        _ => settings.replicas,
+    };
+    WebserviceRequest {
+        kind,
+        extra_args: (!settings.extra_args.is_empty()).then(|| settings.extra_args.join(" ")),
+        image: None,
+        cpu: settings
+            .cpu
+            .clone()
+            .or_else(|| running.map(|running| running.cpu.clone())),
+        memory: settings
+            .memory
+            .clone()
+            .or_else(|| running.map(|running| running.memory.clone())),
+        replicas: Some(i64::from(replicas)),
+        mount: settings
+            .mount
+            .clone()
+            .or_else(|| running.map(|running| running.mount.clone())),
+        buildservice_image: settings.buildservice_image.clone(),
+    }
+}
+
+/// The rolling restart onto `request`'s definition, a dot a second while it runs.
+async fn restart(
+    api: &WebserviceApi<'_>,
+    request: &WebserviceRequest,
+    out: &mut Out,
+) -> anyhow::Result<WebserviceResponse> {
     out.partial("Restarting webservice")?;
-    let request = api.restart();
+    let request = api.restart_with(request);
     tokio::pin!(request);
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.tick().await;

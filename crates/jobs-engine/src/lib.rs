@@ -602,6 +602,61 @@ impl JobsEngine {
         Ok(())
     }
 
+    /// Replaces a continuous job's definition with `spec` and rolls its replicas onto it
+    /// as [`JobsEngine::restart`] does (one at a time, the old ones serving until each new
+    /// one is ready); replicas beyond `spec`'s count are stopped at the end. A job of
+    /// another kind, or a `spec` that is not continuous, is updated as PATCH does.
+    pub async fn roll_update(&self, tool: &str, spec: JobSpec) -> Result<()> {
+        let replicas = {
+            let define = self.inner.define.lock().await;
+            let record = self
+                .inner
+                .store
+                .get_job(tool, &spec.name)
+                .await?
+                .ok_or_else(|| Error::NotFound(spec.name.clone()))?;
+            let existing = parse_spec(&record)?;
+            let (JobKind::Continuous { .. }, JobKind::Continuous { replicas, .. }) =
+                (&existing.kind, &spec.kind)
+            else {
+                drop(define);
+                self.apply(tool, spec).await?;
+                return Ok(());
+            };
+            let replicas = *replicas;
+            self.check_definition_quota(tool, &spec).await?;
+            self.check_publish(tool, &spec)?;
+            let text = serde_json::to_string(&spec).map_err(|source| Error::Corrupt {
+                job: spec.name.clone(),
+                source,
+            })?;
+            self.inner
+                .store
+                .put_job(tool, &spec.name, &text, OffsetDateTime::now_utc())
+                .await?;
+            self.set_published(tool, &spec);
+            replicas
+        };
+        let name = spec.name.as_str();
+        self.roll(tool, &spec, replicas).await;
+        let surplus: Vec<u32> = {
+            let state = self.lock();
+            let mut running: Vec<u32> = state
+                .get(&key(tool, name))
+                .map(|job| job.running.keys().copied().collect())
+                .unwrap_or_default();
+            running.sort_unstable();
+            running
+                .into_iter()
+                .skip(usize::try_from(replicas).unwrap_or(usize::MAX))
+                .collect()
+        };
+        for replica in surplus {
+            self.stop_replica(tool, name, replica).await;
+        }
+        Ok(())
+    }
+
     /// Replaces a continuous job's replicas one at a time: a new replica starts (the
     /// quota allows one replica over the limit for it), and once its port accepts
     /// connections (or its health check passes) it takes requests; the old one stops

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use jobs::spec::{JobInput, JobKind, ValidationContext};
+use jobs::spec::{JobInput, JobKind, JobSpec, ValidationContext};
 use jobs::webservice::{Server, WEBSERVICE_PORT};
 use jobs_engine::JobView;
 use runtime::images::{Availability, ImageState, WsType};
@@ -98,14 +98,9 @@ pub(crate) async fn start_webservice(
     body: Bytes,
 ) -> Response {
     let tool = caller.tool.as_str();
-    let request: WebserviceRequest = match serde_json::from_slice(&body) {
+    let request = match parse_request(&body) {
         Ok(request) => request,
-        Err(err) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid webservice request: {err}"),
-            );
-        }
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, message),
     };
     match current(&service, tool).await {
         Ok(Some(_)) => {
@@ -114,26 +109,46 @@ pub(crate) async fn start_webservice(
         Ok(None) => {}
         Err(response) => return response,
     }
-    let (image, server_command) = match resolve_type(&service, &request) {
+    let server = match resolve_type(&service, &request) {
         Ok(found) => found,
         Err(message) => return error_response(StatusCode::BAD_REQUEST, message),
     };
+    let spec = match webservice_spec(&service, tool, &request, server).await {
+        Ok(spec) => spec,
+        Err(response) => return response,
+    };
+    match service.engine.create(tool, spec).await {
+        Ok(view) => answer(&service, tool, StatusCode::CREATED, Some(&view)),
+        Err(err) => engine_error(err),
+    }
+}
+
+/// The request in `body`, or why it is not one.
+fn parse_request(body: &[u8]) -> Result<WebserviceRequest, String> {
+    serde_json::from_slice(body).map_err(|err| format!("Invalid webservice request: {err}"))
+}
+
+/// The continuous job that serves `request`, its type already resolved to
+/// `(image, (command, file the type needs))`; `Err` is the refusal to send.
+async fn webservice_spec(
+    service: &JobsService,
+    tool: &str,
+    request: &WebserviceRequest,
+    (image, server_command): (String, (String, Option<&'static str>)),
+) -> Result<JobSpec, Response> {
     let home = service.engine.config().homes_dir.join(tool);
     if let Some(file) = server_command.1
         && !home.join(file).exists()
     {
-        return error_response(
+        return Err(error_response(
             StatusCode::BAD_REQUEST,
             format!(
                 "A webservice of type {} needs ~/{file}, which does not exist",
                 request.kind
             ),
-        );
+        ));
     }
-    let quota = match service.engine.quota(tool).await {
-        Ok(quota) => quota,
-        Err(err) => return engine_error(err),
-    };
+    let quota = service.engine.quota(tool).await.map_err(engine_error)?;
     let input = JobInput {
         name: tool.to_owned(),
         imagename: Some(image),
@@ -152,10 +167,10 @@ pub(crate) async fn start_webservice(
     if let Some(replicas) = request.replicas
         && replicas < 1
     {
-        return error_response(
+        return Err(error_response(
             StatusCode::BAD_REQUEST,
             format!("replicas must be at least 1, got {replicas}"),
-        );
+        ));
     }
     let resolved = {
         let images_check = |name: &str| check_image(&service.images, name);
@@ -168,14 +183,7 @@ pub(crate) async fn start_webservice(
         };
         jobs::spec::resolve(&input, &ctx)
     };
-    let spec = match resolved {
-        Ok(spec) => spec,
-        Err(err) => return error_response(StatusCode::BAD_REQUEST, err.0),
-    };
-    match service.engine.create(tool, spec).await {
-        Ok(view) => answer(&service, tool, StatusCode::CREATED, Some(&view)),
-        Err(err) => engine_error(err),
-    }
+    resolved.map_err(|err| error_response(StatusCode::BAD_REQUEST, err.0))
 }
 
 /// `(image, (command, file the type needs))`, or why the type cannot be served here.
@@ -314,21 +322,64 @@ pub(crate) async fn stop_webservice(
 }
 
 /// Restarts the tool's webservice, one replica at a time (404 when it does not run).
-#[utoipa::path(post, path = "/webservice/restart", params(("tool" = String, Path, description = "the tool")), responses(
+/// With a body (a start request), the restart applies it: the replicas are rolled onto
+/// the new definition (type, command, cpu, memory, replicas, mount), one at a time, and
+/// replicas beyond the new count stop at the end. A `generic` request without a command
+/// keeps the running command.
+#[utoipa::path(post, path = "/webservice/restart", params(("tool" = String, Path, description = "the tool")), request_body(content = Option<WebserviceRequest>, description = "optional: the definition to restart with"), responses(
     (status = 200, body = WebserviceResponse),
+    (status = 400, description = "an unknown type, a type this platform cannot serve, a missing file or a bad setting", body = crate::ErrorBody),
     (status = 404, description = "Your webservice is not running", body = crate::ErrorBody),
 ), tag = "webservice")]
 pub(crate) async fn restart_webservice(
     Extension(service): Service,
     Extension(caller): Extension<Caller>,
+    body: Bytes,
 ) -> Response {
     let tool = caller.tool.as_str();
-    match current(&service, tool).await {
-        Ok(Some(_)) => {}
+    let running = match current(&service, tool).await {
+        Ok(Some(view)) => view,
         Ok(None) => return error_response(StatusCode::NOT_FOUND, "Your webservice is not running"),
         Err(response) => return response,
-    }
-    if let Err(err) = service.engine.restart(tool, tool).await {
+    };
+    let outcome = if body.iter().all(u8::is_ascii_whitespace) {
+        service.engine.restart(tool, tool).await
+    } else {
+        let request = match parse_request(&body) {
+            Ok(request) => request,
+            Err(message) => return error_response(StatusCode::BAD_REQUEST, message),
+        };
+        let keep_command = request.kind == "generic"
+            && running.spec.webservice.as_deref() == Some("generic")
+            && request
+                .extra_args
+                .as_deref()
+                .is_none_or(|command| command.trim().is_empty());
+        let server = if keep_command {
+            (
+                request
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| running.spec.image.clone()),
+                (running.spec.cmd.clone(), None),
+            )
+        } else {
+            match resolve_type(&service, &request) {
+                Ok(found) => found,
+                Err(message) => return error_response(StatusCode::BAD_REQUEST, message),
+            }
+        };
+        let spec = match webservice_spec(&service, tool, &request, server).await {
+            Ok(spec) => spec,
+            Err(response) => return response,
+        };
+        if spec == running.spec {
+            service.engine.restart(tool, tool).await
+        } else {
+            service.engine.roll_update(tool, spec).await
+        }
+    };
+    if let Err(err) = outcome {
         return engine_error(err);
     }
     match current(&service, tool).await {

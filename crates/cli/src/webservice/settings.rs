@@ -270,7 +270,9 @@ impl Manifest {
             None => self.remove("buildservice-image"),
         }
         self.remove("release");
-        if started.replicas != 1 {
+        if started.replicas == 1 {
+            self.remove("replicas");
+        } else {
             self.set(
                 "replicas",
                 Value::Number(u64::from(started.replicas).into()),

@@ -149,3 +149,68 @@ fn the_shell_neither_loses_nor_repeats_lines_when_the_stream_repeated_or_skipped
     // The stream fell behind and skipped "c" and "d".
     assert_eq!(resume_at(&stored, 3, &lines(&["a", "b", "e"])), 5);
 }
+
+#[test]
+fn restart_asks_for_the_given_settings_and_keeps_the_running_ones_otherwise() {
+    let running = WebserviceResponse {
+        webservice: Some(api_types::jobs::WebserviceBody {
+            kind: "python3.11".to_owned(),
+            job: "mytool".to_owned(),
+            image: "python3.11".to_owned(),
+            cmd: "serve".to_owned(),
+            replicas: 3,
+            cpu: "250m".to_owned(),
+            memory: "768Mi".to_owned(),
+            mount: "all".to_owned(),
+            state: "running".to_owned(),
+            serving_replicas: 3,
+        }),
+        url: "http://mytool.localhost:8080/".to_owned(),
+        messages: api_types::envelope::Messages::default(),
+    };
+    let empty = Manifest::load(tempfile::tempdir().unwrap().path()).unwrap();
+    // Nothing given and no manifest: the running definition, not the defaults.
+    let bare = combine(
+        &command(&["restart"]).unwrap(),
+        &Template::default(),
+        &empty,
+    );
+    assert_eq!(
+        restart_request(&bare, false, &running),
+        WebserviceRequest {
+            kind: "python3.11".to_owned(),
+            extra_args: None,
+            image: None,
+            cpu: Some("250m".to_owned()),
+            memory: Some("768Mi".to_owned()),
+            replicas: Some(3),
+            mount: Some("all".to_owned()),
+            buildservice_image: None,
+        }
+    );
+    // Given options win.
+    let given = combine(
+        &command(&["--replicas", "2", "--mem", "1Gi", "--cpu", "1", "restart"]).unwrap(),
+        &Template::default(),
+        &empty,
+    );
+    let asked = restart_request(&given, false, &running);
+    assert_eq!(
+        (
+            asked.kind.as_str(),
+            asked.replicas,
+            asked.memory.as_deref(),
+            asked.cpu.as_deref()
+        ),
+        ("python3.11", Some(2), Some("1Gi"), Some("1"))
+    );
+    // A type from the template (or the manifest) is applied too.
+    let template = Template {
+        wstype: Some("php8.2".to_owned()),
+        replicas: Some(1),
+        ..Template::default()
+    };
+    let from_template = combine(&command(&["restart"]).unwrap(), &template, &empty);
+    let asked = restart_request(&from_template, false, &running);
+    assert_eq!((asked.kind.as_str(), asked.replicas), ("php8.2", Some(1)));
+}

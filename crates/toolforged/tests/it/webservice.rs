@@ -3,7 +3,8 @@
 //! front proxy by host name (`Host: mytool.localhost`, the proxy's address from
 //! `run/addresses.json`): generic and the Python layout serve, `stop` brings back the
 //! "not running" page, a rolling `restart` of two replicas under continuous requests loses
-//! none, and bad input is refused with the rule it broke while the webservice keeps serving.
+//! none, `restart` applies new replicas and memory, and bad input is refused with the
+//! rule it broke while the webservice keeps serving.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -402,6 +403,116 @@ fn a_rolling_restart_of_two_replicas_under_continuous_requests_loses_none() {
         "{webservice}"
     );
     assert_eq!(webservice["webservice"]["replicas"], 2, "{webservice}");
+    ok(toolforge(&daemon, &cli, &["webservice", "stop"]));
+}
+
+/// The `Replicas:` row of `toolforge jobs show mytool`.
+fn shown_replicas(daemon: &Daemon, cli: &PathBuf) -> String {
+    let shown = ok(toolforge(daemon, cli, &["jobs", "show", "mytool"]));
+    shown
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("| Replicas:"))
+        .map(|line| {
+            line.trim_start_matches("| Replicas:")
+                .trim_matches([' ', '|'])
+                .to_owned()
+        })
+        .unwrap_or_else(|| panic!("no Replicas row in {shown:?}"))
+}
+
+#[test]
+fn restart_applies_new_replicas_and_memory_with_a_rolling_restart_and_refuses_bad_ones() {
+    const TEST: &str =
+        "restart_applies_new_replicas_and_memory_with_a_rolling_restart_and_refuses_bad_ones";
+    let Some((daemon, cli)) = setup(TEST) else {
+        return;
+    };
+    let proxy = daemon.addresses().proxy;
+    std::fs::write(daemon.tool_home("mytool").join("hello.txt"), "hello\n").unwrap();
+    ok(toolforge(
+        &daemon,
+        &cli,
+        &[
+            "webservice",
+            "--backend",
+            "kubernetes",
+            "generic",
+            "start",
+            "--",
+            HTTP_SERVER,
+        ],
+    ));
+    assert_eq!(served(proxy, "/hello.txt"), "hello\n");
+    assert_eq!(api_webservice(&daemon)["webservice"]["serving_replicas"], 1);
+    assert_eq!(shown_replicas(&daemon, &cli), "1");
+
+    let restarted = ok(toolforge(
+        &daemon,
+        &cli,
+        &["webservice", "restart", "--replicas", "2", "--mem", "1Gi"],
+    ));
+    assert!(
+        restarted.stdout.starts_with("Restarting webservice") && restarted.stdout.ends_with('\n'),
+        "{restarted:?}"
+    );
+    assert_eq!(restarted.stderr, "");
+    // The proxy has two upstreams, the job two replicas with the new memory.
+    eventually(SERVE_TIMEOUT, || {
+        (api_webservice(&daemon)["webservice"]["serving_replicas"] == 2).then_some(())
+    })
+    .expect("two replicas serve after restart --replicas 2");
+    let webservice = api_webservice(&daemon)["webservice"].clone();
+    assert_eq!(webservice["replicas"], 2, "{webservice}");
+    assert_eq!(webservice["memory"], "1Gi", "{webservice}");
+    assert_eq!(webservice["type"], "generic", "{webservice}");
+    assert_eq!(shown_replicas(&daemon, &cli), "2");
+    assert_eq!(served(proxy, "/hello.txt"), "hello\n");
+    let recorded = manifest(&daemon);
+    for line in ["replicas: 2\n", "memory: 1Gi\n", "web: generic\n"] {
+        assert!(recorded.contains(line), "{line} in\n{recorded}");
+    }
+
+    // A restart without options keeps what the manifest recorded.
+    ok(toolforge(&daemon, &cli, &["webservice", "restart"]));
+    let webservice = api_webservice(&daemon)["webservice"].clone();
+    assert_eq!(
+        (webservice["replicas"].clone(), webservice["memory"].clone()),
+        (serde_json::json!(2), serde_json::json!("1Gi")),
+        "{webservice}"
+    );
+
+    // Memory over the per-job limit: refused with the rule, nothing changes.
+    let before = api_webservice(&daemon)["webservice"].clone();
+    let ran = toolforge(&daemon, &cli, &["webservice", "restart", "--mem", "64Gi"]);
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str()),
+        (
+            "Restarting webservice\n",
+            "ERROR: Requested memory 64Gi is over the per-job limit of 4.0Gi\n"
+        ),
+        "{ran:?}"
+    );
+    assert_eq!(api_webservice(&daemon)["webservice"], before);
+    assert!(manifest(&daemon).contains("memory: 1Gi\n"));
+
+    // Back to one replica: the surplus one stops, and the manifest forgets the count.
+    ok(toolforge(
+        &daemon,
+        &cli,
+        &["webservice", "restart", "-r", "1"],
+    ));
+    let webservice = api_webservice(&daemon)["webservice"].clone();
+    assert_eq!(webservice["replicas"], 1, "{webservice}");
+    assert_eq!(webservice["serving_replicas"], 1, "{webservice}");
+    assert_eq!(shown_replicas(&daemon, &cli), "1");
+    assert!(
+        !manifest(&daemon).contains("replicas:"),
+        "{}",
+        manifest(&daemon)
+    );
+    assert_eq!(served(proxy, "/hello.txt"), "hello\n");
     ok(toolforge(&daemon, &cli, &["webservice", "stop"]));
 }
 
