@@ -298,4 +298,6 @@ async fn show_not_found(OptionalUser { page, .. }: OptionalUser) -> PageError {
 }
 
 #[cfg(test)]
+mod testkit;
+#[cfg(test)]
 mod tests;

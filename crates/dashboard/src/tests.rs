@@ -1,156 +1,20 @@
 //! Router tests of the dashboard's core against a real store and CA: sessions, CSRF,
 //! escaping, rate limits, the membership workflow and who sees what.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::{ADMIN_URLS, DashboardConfig, DashboardState, router};
-
-const PASSWORD: &str = "correct horse battery";
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    state: DashboardState,
-}
+use crate::testkit::{Browser, Fixture, PASSWORD, Page, assert_redirect, fixture_with};
+use crate::{ADMIN_URLS, router};
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store::Store::open(&dir.path().join("db.sqlite"))
-        .await
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let ca = Arc::new(pki::CertificateAuthority::create(now, time::Duration::days(30)).unwrap());
-    let accounts = Arc::new(::accounts::Accounts::new(
-        store,
-        ca,
-        ::accounts::AccountsConfig {
-            data_dir: dir.path().to_path_buf(),
-            homes_dir: dir.path().join("project"),
-            public_api_url: "https://127.0.0.1:30003".to_owned(),
-            cert_validity: time::Duration::days(10),
-            renew_before: time::Duration::days(1),
-            set_ownership: false,
-        },
-        Arc::new(::accounts::SystemClock),
-    ));
-    accounts
-        .create_user("root", "root@example.org", PASSWORD, true)
-        .await
-        .unwrap();
-    let state = DashboardState::new(
-        accounts,
-        DashboardConfig::new(
-            "http://127.0.0.1:8000".to_owned(),
-            "localhost".to_owned(),
-            8080,
-        ),
-    );
-    Fixture { _dir: dir, state }
-}
-
-/// A browser: one cookie jar, the last page's CSRF token, a client address.
-struct Browser {
-    app: axum::Router,
-    cookie: Option<String>,
-    csrf: Option<String>,
-    addr: SocketAddr,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
+    fixture_with(&[("root", true)], "localhost").await
 }
 
 impl Browser {
-    fn new(fixture: &Fixture, addr: &str) -> Browser {
-        Browser {
-            app: router(fixture.state.clone()),
-            cookie: None,
-            csrf: None,
-            addr: format!("{addr}:40000").parse().unwrap(),
-        }
-    }
-
-    async fn send(&mut self, mut request: Request<Body>) -> Page {
-        request.extensions_mut().insert(ConnectInfo(self.addr));
-        if let Some(cookie) = &self.cookie {
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookie.parse().unwrap());
-        }
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        if let Some(set) = response.headers().get(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            assert!(
-                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
-                "{set}"
-            );
-            let pair = set.split(';').next().unwrap().to_owned();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
-        }
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|value| value.to_str().unwrap().to_owned());
-        let body = String::from_utf8(
-            response
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec(),
-        )
-        .unwrap();
-        if let Some(token) = csrf_token(&body) {
-            self.csrf = Some(token);
-        }
-        Page {
-            status,
-            location,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path).body(Body::empty()).unwrap())
-            .await
-    }
-
-    /// A form post with the session's token, as the page's form would send it.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self
-            .csrf
-            .clone()
-            .expect("a page with a form was loaded first");
-        let mut all = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post_raw(path, &all).await
-    }
-
-    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = fields
-            .iter()
-            .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send(
-            Request::post(path)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
-    }
-
     async fn log_in(&mut self, user: &str, password: &str) -> Page {
         self.get("/login").await;
         self.post(
@@ -173,22 +37,6 @@ impl Browser {
         )
         .await
     }
-}
-
-fn encode(text: &str) -> String {
-    crate::session::url_encode(text).replace('/', "%2F")
-}
-
-fn csrf_token(body: &str) -> Option<String> {
-    let start = body.find(r#"name="csrf_token" value=""#)? + r#"name="csrf_token" value=""#.len();
-    let end = body[start..].find('"')?;
-    Some(body[start..start + end].to_owned())
-}
-
-#[track_caller]
-fn assert_redirect(page: &Page, to: &str) {
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(page.location.as_deref(), Some(to));
 }
 
 #[tokio::test]

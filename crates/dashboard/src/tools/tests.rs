@@ -3,7 +3,6 @@
 //! kubeconfig, escaping and CSRF on these forms.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -11,144 +10,15 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::{DashboardConfig, DashboardState, router};
+use crate::router;
+use crate::testkit::{Browser, Fixture, PASSWORD, Page, assert_redirect, fixture_with};
 
-const PASSWORD: &str = "correct horse battery";
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    state: DashboardState,
-}
-
-/// A dashboard with admin `root` and members `alice` and `bob` (accounts an admin made
-/// count as members).
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store::Store::open(&dir.path().join("db.sqlite"))
-        .await
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let ca = Arc::new(pki::CertificateAuthority::create(now, time::Duration::days(30)).unwrap());
-    let accounts = Arc::new(::accounts::Accounts::new(
-        store,
-        ca,
-        ::accounts::AccountsConfig {
-            data_dir: dir.path().to_path_buf(),
-            homes_dir: dir.path().join("project"),
-            public_api_url: "https://127.0.0.1:30003".to_owned(),
-            cert_validity: time::Duration::days(10),
-            renew_before: time::Duration::days(1),
-            set_ownership: false,
-        },
-        Arc::new(::accounts::SystemClock),
-    ));
-    for (name, admin) in [("root", true), ("alice", false), ("bob", false)] {
-        accounts
-            .create_user(name, &format!("{name}@example.org"), PASSWORD, admin)
-            .await
-            .unwrap();
-    }
-    let state = DashboardState::new(
-        accounts,
-        DashboardConfig::new(
-            "http://127.0.0.1:8000".to_owned(),
-            "toolforge.org".to_owned(),
-            8080,
-        ),
-    );
-    Fixture { _dir: dir, state }
-}
-
-struct Browser {
-    app: axum::Router,
-    cookie: Option<String>,
-    csrf: Option<String>,
-    addr: SocketAddr,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    content_type: String,
-    body: String,
-}
+/// The client address of these tests' browsers.
+const VISITOR: &str = "10.1.0.1";
 
 impl Browser {
-    fn new(fixture: &Fixture) -> Browser {
-        Browser {
-            app: router(fixture.state.clone()),
-            cookie: None,
-            csrf: None,
-            addr: "10.1.0.1:40000".parse().unwrap(),
-        }
-    }
-
-    async fn send(&mut self, mut request: Request<Body>) -> Page {
-        request.extensions_mut().insert(ConnectInfo(self.addr));
-        if let Some(cookie) = &self.cookie {
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookie.parse().unwrap());
-        }
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        if let Some(set) = response.headers().get(header::SET_COOKIE) {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
-        }
-        let status = response.status();
-        let header_text = |name| {
-            response
-                .headers()
-                .get(name)
-                .map(|value: &header::HeaderValue| value.to_str().unwrap().to_owned())
-        };
-        let location = header_text(header::LOCATION);
-        let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = String::from_utf8(bytes.to_vec()).unwrap();
-        if let Some(token) = csrf_token(&body) {
-            self.csrf = Some(token);
-        }
-        Page {
-            status,
-            location,
-            content_type,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::get(path).body(Body::empty()).unwrap())
-            .await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self
-            .csrf
-            .clone()
-            .expect("a page with a form was loaded first");
-        let mut all = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        self.post_raw(path, &all).await
-    }
-
-    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let body = fields
-            .iter()
-            .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send(
-            Request::post(path)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn log_in(fixture: &Fixture, user: &str) -> Browser {
-        let mut browser = Browser::new(fixture);
+    async fn logged_in(fixture: &Fixture, user: &str) -> Browser {
+        let mut browser = Browser::new(fixture, VISITOR);
         browser.get("/login").await;
         let page = browser
             .post(
@@ -178,27 +48,20 @@ impl Browser {
     }
 }
 
-fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn csrf_token(body: &str) -> Option<String> {
-    let marker = r#"name="csrf_token" value=""#;
-    let start = body.find(marker)? + marker.len();
-    let end = body[start..].find('"')?;
-    Some(body[start..start + end].to_owned())
-}
-
-#[track_caller]
-fn assert_redirect(page: &Page, to: &str) {
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    assert_eq!(page.location.as_deref(), Some(to));
+/// A dashboard with admin `root` and members `alice` and `bob` (accounts an admin made
+/// count as members).
+async fn fixture() -> Fixture {
+    fixture_with(
+        &[("root", true), ("alice", false), ("bob", false)],
+        "toolforge.org",
+    )
+    .await
 }
 
 #[tokio::test]
 async fn a_member_creates_a_tool_with_its_home_and_bad_or_taken_names_are_refused() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
 
     let page = alice.create_tool("Bad_Name", "Bad", "").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
@@ -257,10 +120,10 @@ async fn a_member_creates_a_tool_with_its_home_and_bad_or_taken_names_are_refuse
 #[tokio::test]
 async fn the_tool_list_searches_names_titles_descriptions_and_tags() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("alpha", "First", "wikidata").await;
     alice.create_tool("beta", "Second", "commons").await;
-    let mut visitor = Browser::new(&fixture);
+    let mut visitor = Browser::new(&fixture, VISITOR);
     let page = visitor.get("/tools/").await;
     assert!(page.body.contains("2 tools"), "{}", page.body);
     let page = visitor.get("/tools/?q=WIKIDATA").await;
@@ -275,11 +138,11 @@ async fn the_tool_list_searches_names_titles_descriptions_and_tags() {
 #[tokio::test]
 async fn maintainers_add_and_remove_users_and_tools_and_others_get_403() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("mytool", "Mine", "").await;
     alice.create_tool("helper", "Helper", "").await;
 
-    let mut bob = Browser::log_in(&fixture, "bob").await;
+    let mut bob = Browser::logged_in(&fixture, "bob").await;
     let page = bob.get("/tools/id/mytool").await;
     assert!(!page.body.contains("maintainer-add-form") && !page.body.contains("kubeconfig-form"));
     let page = bob
@@ -351,7 +214,7 @@ async fn maintainers_add_and_remove_users_and_tools_and_others_get_403() {
 #[tokio::test]
 async fn a_maintainer_downloads_the_kubeconfig_with_the_tools_certificate_inline() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("mytool", "Mine", "").await;
     alice.get("/tools/id/mytool").await;
     let page = alice.post("/tools/id/mytool/kubeconfig", &[]).await;
@@ -389,7 +252,7 @@ async fn a_maintainer_downloads_the_kubeconfig_with_the_tools_certificate_inline
 #[tokio::test]
 async fn toolinfo_json_has_the_v1_and_v1_2_shapes_for_every_tool() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("mytool", "Mine", "wiki, bots").await;
     fixture
         .state
@@ -397,7 +260,7 @@ async fn toolinfo_json_has_the_v1_and_v1_2_shapes_for_every_tool() {
         .create_tool("plain", "bob", "Plain", "")
         .await
         .unwrap();
-    let mut visitor = Browser::new(&fixture);
+    let mut visitor = Browser::new(&fixture, VISITOR);
 
     let page = visitor.get("/tools/toolinfo/v1/toolinfo.json").await;
     assert_eq!(page.content_type, "application/json; charset=utf-8");
@@ -434,7 +297,7 @@ async fn toolinfo_json_has_the_v1_and_v1_2_shapes_for_every_tool() {
 #[tokio::test]
 async fn script_in_every_tool_field_comes_back_escaped() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     let script = "<script>alert(1)</script>";
     alice.create_tool("mytool", script, script).await;
     alice.get("/tools/id/mytool/edit").await;
@@ -492,7 +355,7 @@ async fn script_in_every_tool_field_comes_back_escaped() {
 #[tokio::test]
 async fn the_tool_forms_refuse_a_post_without_the_csrf_token() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("mytool", "Mine", "").await;
     for (path, fields) in [
         (
@@ -538,11 +401,11 @@ async fn the_tool_forms_refuse_a_post_without_the_csrf_token() {
 #[tokio::test]
 async fn only_members_and_admins_create_tools() {
     let fixture = fixture().await;
-    let mut visitor = Browser::new(&fixture);
+    let mut visitor = Browser::new(&fixture, VISITOR);
     let page = visitor.get("/tools/create").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     // A signed-up user without approved membership is refused.
-    let mut carol = Browser::new(&fixture);
+    let mut carol = Browser::new(&fixture, VISITOR);
     carol.get("/signup").await;
     carol
         .post(
@@ -558,7 +421,7 @@ async fn only_members_and_admins_create_tools() {
     let page = carol.get("/tools/create").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert!(page.body.contains("Only Toolforge members create tools"));
-    let mut root = Browser::log_in(&fixture, "root").await;
+    let mut root = Browser::logged_in(&fixture, "root").await;
     assert_redirect(
         &root.create_tool("admintool", "A", "").await,
         "/tools/id/admintool",
@@ -569,9 +432,9 @@ async fn only_members_and_admins_create_tools() {
 async fn toolinfo_json_is_never_stale_a_changed_title_new_tool_or_deletion_shows_on_the_next_request()
  {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("mytool", "First title", "wiki").await;
-    let mut visitor = Browser::new(&fixture);
+    let mut visitor = Browser::new(&fixture, VISITOR);
     let titles = |page: &Page| -> Vec<(String, String)> {
         let records: serde_json::Value = serde_json::from_str(&page.body).unwrap();
         records
@@ -675,7 +538,7 @@ async fn set_title_in_the_store(fixture: &Fixture, tool: &str, title: &str) {
 #[tokio::test]
 async fn toolinfo_json_answers_304_to_its_etag_until_the_catalogue_changes() {
     let fixture = fixture().await;
-    let mut alice = Browser::log_in(&fixture, "alice").await;
+    let mut alice = Browser::logged_in(&fixture, "alice").await;
     alice.create_tool("mytool", "Mine", "wiki").await;
     let app = router(fixture.state.clone());
     let fetch = |if_none_match: Option<String>| {
