@@ -1850,6 +1850,8 @@ pub fn backoff(base: Duration, max: Duration, restarts: u32) -> Duration {
 #[cfg(test)]
 mod output_tests;
 #[cfg(test)]
+mod test_fixture;
+#[cfg(test)]
 mod web_tests;
 
 #[cfg(test)]

@@ -14,13 +14,11 @@ use runtime::{
     BoxFuture, ExitStatus, Isolation, Runtime, Usage, WorkloadEvent, WorkloadHandle, WorkloadId,
     WorkloadInfo, WorkloadSpec, WorkloadState,
 };
-use store::{NewTool, NewUser, Store};
-use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::{EngineConfig, JobsEngine};
+use crate::JobsEngine;
 
 /// Each running workload's process group and state.
 type Workloads = HashMap<WorkloadId, (u32, watch::Receiver<WorkloadState>)>;
@@ -186,35 +184,8 @@ impl Drop for Fixture {
 
 async fn fixture(output_wait: Duration) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("t.sqlite"))
-        .await
-        .expect("store");
-    let now = OffsetDateTime::now_utc();
-    store
-        .create_user(NewUser {
-            name: "alice",
-            email: "alice@example.org",
-            password_hash: "x",
-            is_admin: false,
-            now,
-        })
-        .await
-        .expect("user");
-    store
-        .create_tool(NewTool {
-            name: "mytool",
-            title: "t",
-            description: "d",
-            maintainer: "alice",
-            now,
-        })
-        .await
-        .expect("tool");
-    let mut config = EngineConfig::new(
-        dir.path().join("homes"),
-        dir.path().join("logs"),
-        "https://127.0.0.1:1".to_owned(),
-    );
+    let store = crate::test_fixture::store_with_tool(dir.path()).await;
+    let mut config = crate::test_fixture::config_in(dir.path());
     config.output_wait = output_wait;
     let cancel = CancellationToken::new();
     let runtime = Arc::new(ProcessRuntime::new());

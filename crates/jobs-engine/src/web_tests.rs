@@ -12,14 +12,14 @@ use runtime::{
     BoxFuture, ExitStatus, Isolation, Runtime, Usage, WorkloadEvent, WorkloadHandle, WorkloadId,
     WorkloadInfo, WorkloadSpec, WorkloadState,
 };
-use store::{NewTool, NewUser, Store};
+use store::Store;
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::{EngineConfig, Error, JobsEngine, health};
+use crate::{Error, JobsEngine, health};
 
 /// A running listener workload: its accept loop and the state its watchers see.
 type RunningListener = (tokio::task::JoinHandle<()>, watch::Sender<WorkloadState>);
@@ -181,35 +181,8 @@ impl Drop for Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("t.sqlite"))
-        .await
-        .expect("store");
-    let now = OffsetDateTime::now_utc();
-    store
-        .create_user(NewUser {
-            name: "alice",
-            email: "alice@example.org",
-            password_hash: "x",
-            is_admin: false,
-            now,
-        })
-        .await
-        .expect("user");
-    store
-        .create_tool(NewTool {
-            name: "mytool",
-            title: "t",
-            description: "d",
-            maintainer: "alice",
-            now,
-        })
-        .await
-        .expect("tool");
-    let mut config = EngineConfig::new(
-        dir.path().join("homes"),
-        dir.path().join("logs"),
-        "https://127.0.0.1:1".to_owned(),
-    );
+    let store = crate::test_fixture::store_with_tool(dir.path()).await;
+    let mut config = crate::test_fixture::config_in(dir.path());
     config.probes = health::ProbeTiming {
         startup_period: Duration::from_millis(10),
         ..health::ProbeTiming::default()
