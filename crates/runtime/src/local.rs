@@ -963,16 +963,28 @@ async fn probe_sandbox(
         ));
     }
     let mut command = Command::new(&config.bwrap_path);
+    command.args([
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+    ]);
+    // Only what `true` needs, never `/` as a whole: binding `/` recursively also remounts
+    // every submount, and one that goes away meanwhile (a network namespace under
+    // `/run/netns`, which workloads create and remove) fails the probe for nothing.
+    for name in ["usr", "bin", "sbin", "lib", "lib32", "lib64"] {
+        let path = Path::new("/").join(name);
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                command.arg("--symlink").arg(target).arg(&path);
+            }
+            Err(_) if path.is_dir() => {
+                command.arg("--ro-bind").arg(&path).arg(&path);
+            }
+            Err(_) => {}
+        }
+    }
     command
-        .args([
-            "--unshare-user",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--ro-bind",
-            "/",
-            "/",
-        ])
         .args(["--proc", "/proc", "--dev", "/dev", "--", "/bin/true"])
         .env_clear()
         .current_dir("/")
